@@ -1,0 +1,217 @@
+"""Configuration: three dataclasses (model, training, data/run) and the named presets.
+
+Every field carries a one-line help text; the CLI derives its flags from these fields,
+so a new field is a new flag with nothing else to write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+def opt(default: Any, help: str, choices: tuple | None = None) -> Any:
+    """A dataclass field with its help text (and allowed values) for the CLI."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, (list, tuple, dict)):
+        return field(default_factory=lambda: default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class ModelConfig:
+    z_dim: int = opt(20, "size of the latent vector z")
+    image_shape: tuple[int, int, int] | None = opt(
+        None, "image shape C,H,W; default: the data set's own (1,28,28 for MNIST)")
+    g_filters: int = opt(128, "generator channels after the dense layer")
+    c_filters: int = opt(64, "critic channels of the first convolution")
+    n_blocks: int = opt(2, "stride-2 blocks in each network; H and W must divide by 2**n_blocks")
+    critic_norm: str = opt("batch", "normalisation in the critic",
+                           ("batch", "layer", "instance", "none"))
+    dropout: float = opt(0.3, "dropout after each stride-2 critic block (0 disables)")
+    slope: float = opt(0.3, "LeakyReLU negative slope (Keras default 0.3)")
+    bn_momentum: float = opt(0.01, "BatchNorm momentum, PyTorch convention (Keras 0.99 = 0.01)")
+    bn_eps: float = opt(1e-3, "BatchNorm epsilon (Keras default 1e-3)")
+    spectral_norm: bool = opt(False, "spectral normalisation on every critic layer")
+    minibatch_discrimination: bool = opt(False, "add a minibatch-discrimination layer to the critic")
+    weight_init: str = opt("glorot", "weight initialisation", ("glorot", "dcgan", "pytorch"))
+
+
+@dataclass
+class TrainConfig:
+    loss: str = opt("wgan-gp", "adversarial loss",
+                    ("wgan-gp", "wgan", "hinge", "gan-ns", "gan-minimax"))
+    shared_step: bool = opt(
+        False, "tutorial step: one generator forward feeds both updates in one step")
+    gp_eval_mode: bool = opt(
+        False, "run the gradient-penalty critic pass in inference mode (as Keras did)")
+    n_critic: int = opt(5, "critic updates per generator update")
+    batch_size: int = opt(128, "images per batch (the last partial batch is dropped)")
+    epochs: int | None = opt(None, "total epochs for the run (with --resume: the planned total)")
+    steps: int | None = opt(None, "total generator steps for the run")
+    minutes: float | None = opt(None, "stop after this much wall time in this process")
+    optimizer: str = opt("adam", "optimizer for both networks", ("adam", "rmsprop"))
+    g_lr: float = opt(1e-4, "generator learning rate")
+    c_lr: float = opt(1e-4, "critic learning rate")
+    betas: tuple[float, float] = opt((0.0, 0.9), "Adam betas for both networks")
+    gp_weight: float = opt(10.0, "gradient-penalty weight lambda")
+    clip: float | None = opt(None, "clip critic weights to [-clip, clip] (original WGAN)")
+    z_dist: str = opt("normal", "distribution of z", ("uniform", "normal"))
+    feature_matching: bool = opt(False, "generator matches mean critic features of real data")
+    seed: int = opt(1, "random seed for weights, data order and z")
+
+
+@dataclass
+class RunConfig:
+    dataset: str = opt("fashion-mnist", "mnist | fashion-mnist | cifar10 | synthetic | folder:PATH")
+    data_dir: str | None = opt(None, "folder with the data set's files (searched first)")
+    out: str = opt("runs/latest", "run directory")
+    device: str = opt("auto", "auto picks cuda, then mps, then cpu")
+    log_every: int = opt(10, "write metrics.jsonl every N generator steps")
+    keep_last: int = opt(3, "checkpoints to keep")
+    checkpoint_every: int | None = opt(None, "also save every N steps (default: each epoch)")
+    eval_every: int | None = opt(None, "evaluate FID/KID/coverage every N steps")
+    on_nan: str = opt("stop", "what a non-finite loss or gradient does", ("stop", "skip"))
+    on_bad_image: str = opt("error", "bad files in an image folder", ("error", "skip"))
+    deterministic: bool = opt(False, "use PyTorch's deterministic algorithms")
+    tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard extra)")
+    progress: bool = opt(True, "show a tqdm progress bar")
+
+
+@dataclass
+class Config:
+    preset: str = "custom"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Config:
+        def build(kind, values):
+            names = {f.name: f for f in dataclasses.fields(kind)}
+            unknown = set(values) - set(names)
+            if unknown:
+                raise ConfigError(f"unknown {kind.__name__} fields: {sorted(unknown)}")
+            out = {}
+            for k, v in values.items():
+                out[k] = tuple(v) if isinstance(v, list) else v
+            return kind(**out)
+
+        return cls(preset=d.get("preset", "custom"),
+                   model=build(ModelConfig, d.get("model", {})),
+                   train=build(TrainConfig, d.get("train", {})),
+                   run=build(RunConfig, d.get("run", {})))
+
+
+SECTIONS = {"model": ModelConfig, "train": TrainConfig, "run": RunConfig}
+
+
+def _preset(name: str, model: dict, train: dict, run: dict | None = None) -> Config:
+    return Config(preset=name, model=ModelConfig(**model), train=TrainConfig(**train),
+                  run=RunConfig(**(run or {})))
+
+
+PRESETS = {
+    # The tutorial exactly: BatchNorm + dropout critic, one shared step, Adam(2e-4) default betas.
+    "seed": lambda: _preset(
+        "seed", dict(),
+        dict(loss="wgan-gp", shared_step=True, gp_eval_mode=True, n_critic=1, epochs=100,
+             g_lr=2e-4, c_lr=2e-4, betas=(0.9, 0.999), z_dist="uniform"),
+        dict(dataset="mnist")),
+    # Gulrajani et al. 2017: no BatchNorm in the critic, n_critic 5, Adam(1e-4, 0, 0.9).
+    "wgan-gp": lambda: _preset(
+        "wgan-gp", dict(critic_norm="layer", dropout=0.0, slope=0.2),
+        dict(loss="wgan-gp", n_critic=5, g_lr=1e-4, c_lr=1e-4, betas=(0.0, 0.9),
+             z_dist="normal")),
+    # Radford et al. 2016: non-saturating loss, BatchNorm discriminator, Adam(2e-4, 0.5).
+    "dcgan": lambda: _preset(
+        "dcgan", dict(slope=0.2, dropout=0.0, weight_init="dcgan", z_dim=100),
+        dict(loss="gan-ns", n_critic=1, g_lr=2e-4, c_lr=2e-4, betas=(0.5, 0.999),
+             z_dist="normal")),
+    # Arjovsky et al. 2017: weight clipping, RMSprop 5e-5, n_critic 5.
+    "wgan": lambda: _preset(
+        "wgan", dict(critic_norm="batch", dropout=0.0, slope=0.2),
+        dict(loss="wgan", n_critic=5, optimizer="rmsprop", g_lr=5e-5, c_lr=5e-5, clip=0.01,
+             z_dist="normal")),
+    # Miyato et al. 2018: hinge loss, spectral norm in the critic, no normalisation layers.
+    "sngan": lambda: _preset(
+        "sngan", dict(critic_norm="none", dropout=0.0, slope=0.1, spectral_norm=True),
+        dict(loss="hinge", n_critic=1, g_lr=2e-4, c_lr=2e-4, betas=(0.0, 0.9),
+             z_dist="normal")),
+    # Narrow WGAN-GP sized for 2 CPU cores: recognisable Fashion-MNIST in a few minutes.
+    "cpu-demo": lambda: _preset(
+        "cpu-demo", dict(g_filters=64, c_filters=32, critic_norm="layer", dropout=0.0,
+                         slope=0.2, z_dim=64),
+        dict(loss="wgan-gp", n_critic=5, batch_size=64, g_lr=1e-4, c_lr=1e-4,
+             betas=(0.0, 0.9), z_dist="normal", minutes=8.0)),
+}
+
+
+def get_preset(name: str) -> Config:
+    if name not in PRESETS:
+        raise ConfigError(f"--preset: unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+def validate(cfg: Config) -> Config:
+    """Raise ConfigError naming the flag for any value the run could not use."""
+    m, t, r = cfg.model, cfg.train, cfg.run
+
+    def need(ok: bool, flag: str, allowed: str):
+        if not ok:
+            raise ConfigError(f"--{flag.replace('_', '-')}: {allowed}")
+
+    for sect in (m, t, r):
+        for f in dataclasses.fields(sect):
+            choices = f.metadata.get("choices")
+            if choices and getattr(sect, f.name) not in choices:
+                need(False, f.name, f"must be one of {', '.join(choices)}; "
+                                    f"got {getattr(sect, f.name)!r}")
+    need(m.z_dim >= 1, "z_dim", f"must be >= 1; got {m.z_dim}")
+    need(m.g_filters >= 2 ** m.n_blocks, "g_filters",
+         f"must be >= 2**n_blocks = {2 ** m.n_blocks} (halved per block); got {m.g_filters}")
+    need(m.c_filters >= 1, "c_filters", f"must be >= 1; got {m.c_filters}")
+    need(m.n_blocks >= 0, "n_blocks", f"must be >= 0; got {m.n_blocks}")
+    need(0.0 <= m.dropout < 1.0, "dropout", f"must be in [0, 1); got {m.dropout}")
+    need(m.slope >= 0, "slope", f"must be >= 0; got {m.slope}")
+    if m.image_shape is not None:
+        need(len(m.image_shape) == 3 and all(int(s) >= 1 for s in m.image_shape),
+             "image_shape", f"must be C,H,W with positive sizes; got {m.image_shape}")
+        c, h, w = m.image_shape
+        k = 2 ** m.n_blocks
+        need(c in (1, 3), "image_shape", f"channels must be 1 or 3; got {c}")
+        need(h % k == 0 and w % k == 0, "image_shape",
+             f"H and W must be divisible by 2**n_blocks = {k}; got {h}x{w}")
+    need(t.n_critic >= 1, "n_critic", f"must be >= 1; got {t.n_critic}")
+    need(t.batch_size >= 2, "batch_size", f"must be >= 2; got {t.batch_size}")
+    need(t.g_lr > 0, "g_lr", f"must be > 0; got {t.g_lr}")
+    need(t.c_lr > 0, "c_lr", f"must be > 0; got {t.c_lr}")
+    need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
+         f"must be two numbers in [0, 1); got {t.betas}")
+    need(t.gp_weight >= 0, "gp_weight", f"must be >= 0; got {t.gp_weight}")
+    need(t.clip is None or t.clip > 0, "clip", f"must be > 0; got {t.clip}")
+    need(t.epochs is None or t.epochs >= 1, "epochs", f"must be >= 1; got {t.epochs}")
+    need(t.steps is None or t.steps >= 1, "steps", f"must be >= 1; got {t.steps}")
+    need(t.minutes is None or t.minutes > 0, "minutes", f"must be > 0; got {t.minutes}")
+    need(not (t.shared_step and t.n_critic != 1), "n_critic",
+         "the shared (tutorial) step needs n_critic 1")
+    need(r.log_every >= 1, "log_every", f"must be >= 1; got {r.log_every}")
+    need(r.keep_last >= 1, "keep_last", f"must be >= 1; got {r.keep_last}")
+    need(r.eval_every is None or r.eval_every >= 1, "eval_every", "must be >= 1")
+    need(r.checkpoint_every is None or r.checkpoint_every >= 1, "checkpoint_every",
+         "must be >= 1")
+    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic") or (
+        r.dataset.startswith("folder:") and len(r.dataset) > len("folder:"))
+    need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
+                                f"folder:PATH; got {r.dataset!r}")
+    return cfg
