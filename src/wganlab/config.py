@@ -37,7 +37,7 @@ class ModelConfig:
     bn_momentum: float = opt(0.01, "BatchNorm momentum, PyTorch convention (Keras 0.99 = 0.01)")
     bn_eps: float = opt(1e-3, "BatchNorm epsilon (Keras default 1e-3)")
     spectral_norm: bool = opt(False, "spectral normalisation on every critic layer")
-    minibatch_discrimination: bool = opt(False, "add a minibatch-discrimination layer to the critic")
+    minibatch_discrimination: bool = opt(False, "minibatch-discrimination layer in the critic")
     weight_init: str = opt("glorot", "weight initialisation", ("glorot", "dcgan", "pytorch"))
 
 
@@ -215,3 +215,26 @@ def validate(cfg: Config) -> Config:
     need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
                                 f"folder:PATH; got {r.dataset!r}")
     return cfg
+
+
+# Fields that may change when a run is resumed; everything else defines the run.
+RESUMABLE = {("train", "epochs"), ("train", "steps"), ("train", "minutes")} | {
+    ("run", f.name) for f in dataclasses.fields(RunConfig) if f.name != "dataset"}
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, dict[str, Any]]) -> Config:
+    """Return a copy of cfg with {section: {field: value}} replaced."""
+    sections = {name: dataclasses.replace(getattr(cfg, name), **overrides.get(name, {}))
+                for name in SECTIONS}
+    return Config(preset=cfg.preset, **sections)
+
+
+def check_resume(saved: Config, overrides: dict[str, dict[str, Any]]) -> None:
+    """A resumed run keeps its config; only run-length and logging flags may change."""
+    for section, values in overrides.items():
+        for name, value in values.items():
+            current = getattr(getattr(saved, section), name)
+            if (section, name) not in RESUMABLE and value != current:
+                raise ConfigError(
+                    f"--{name.replace('_', '-')}: the run being resumed has {current!r}; "
+                    f"only --epochs, --steps, --minutes and logging flags may change on --resume")

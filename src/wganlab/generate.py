@@ -1,0 +1,104 @@
+"""Load a trained generator (run directory, checkpoint or safetensors export) and sample it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+
+from . import checkpoint
+from .config import Config
+from .data import sample_z
+from .errors import CheckpointError
+from .models import Generator
+
+
+def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
+    m = cfg.model
+    generator = Generator(m.z_dim, tuple(m.image_shape), m.g_filters, m.n_blocks, m.slope,
+                          m.bn_momentum, m.bn_eps)
+    try:
+        generator.load_state_dict(weights)
+    except RuntimeError as e:
+        raise CheckpointError(f"{source}: generator weights do not fit its config "
+                              f"({str(e).splitlines()[0]})") from e
+    return generator.eval()
+
+
+def load_generator(source: str | Path, checkpoint_path: str | Path | None = None,
+                   device: str | torch.device = "cpu") -> tuple[Generator, Config, dict]:
+    """A generator in eval mode, its config, and where it came from (path, step)."""
+    source = Path(checkpoint_path or source)
+    if source.suffix == ".safetensors":
+        return _load_export(source, device)
+    if source.is_dir():
+        found = checkpoint.latest_valid(source)
+        if found is None:
+            raise CheckpointError(f"{source}: no loadable checkpoint in {source / 'checkpoints'}")
+        source, state = found
+    else:
+        state = checkpoint.load(source)
+    cfg = Config.from_dict(state["config"])
+    generator = _generator_from(cfg, state["generator"], source).to(device)
+    return generator, cfg, {"checkpoint": str(source), "step": state.get("step")}
+
+
+def export(source: str | Path, out: str | Path, checkpoint_path=None) -> Path:
+    """Write the generator's weights (with running statistics) and config as safetensors."""
+    generator, cfg, info = load_generator(source, checkpoint_path)
+    tensors = {k: v.contiguous() for k, v in generator.state_dict().items()}
+    meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator"}
+    data = save(tensors, metadata=meta)
+    return checkpoint.atomic_write(out, lambda f: f.write(data))
+
+
+def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            weights = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({e})") from e
+    if meta.get("format") != "wganlab-generator" or "config" not in meta:
+        raise CheckpointError(f"{path}: not a wganlab generator export (no config metadata)")
+    cfg = Config.from_dict(json.loads(meta["config"]))
+    generator = _generator_from(cfg, weights, path).to(device)
+    step = meta.get("step")
+    return generator, cfg, {"checkpoint": str(path),
+                            "step": int(step) if step and step.isdigit() else None}
+
+
+@torch.no_grad()
+def sample(generator: Generator, n: int, z_dist: str, seed: int, device="cpu",
+           batch_size: int = 500) -> torch.Tensor:
+    """n images in [-1, 1] from a seeded z; the same seed gives the same images."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    z = sample_z(n, generator.z_dim, z_dist, generator=rng, device=device)
+    return torch.cat([generator(chunk) for chunk in z.split(batch_size)])
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between latent points (falls back to linear when parallel)."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1, 1))
+    so = torch.sin(omega)
+    lin = (1 - t) * a + t * b
+    sph = torch.sin((1 - t) * omega) / so * a + torch.sin(t * omega) / so * b
+    return torch.where(so.abs() < 1e-6, lin, sph)
+
+
+@torch.no_grad()
+def interpolation_grid(generator: Generator, rows: int, steps: int, z_dist: str, seed: int,
+                       spherical: bool, device="cpu") -> torch.Tensor:
+    """rows x steps images: each row walks from one random latent point to another."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    ends = sample_z(2 * rows, generator.z_dim, z_dist, generator=rng, device=device)
+    a, b = ends[:rows, None], ends[rows:, None]
+    t = torch.linspace(0, 1, steps, device=device)[None, :, None]
+    z = slerp(a, b, t) if spherical else (1 - t) * a + t * b
+    return generator(z.reshape(rows * steps, -1))

@@ -1,0 +1,156 @@
+"""The tutorial's DCGAN generator and convolutional critic, generalised.
+
+Defaults reproduce the tutorial (Keras) networks exactly: 804,832 trainable parameters in the
+generator and 1,039,489 in the critic for 1x28x28 images.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from .config import ModelConfig
+
+
+def _critic_norm(kind: str, channels: int, momentum: float, eps: float) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, momentum=momentum, eps=eps)
+    if kind == "layer":  # over (C, H, W) with a per-channel affine, as in Gulrajani et al.
+        return nn.GroupNorm(1, channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"critic norm must be batch, layer, instance or none; got {kind!r}")
+
+
+class Generator(nn.Module):
+    """z -> dense -> reshape -> transposed convolutions -> tanh image in [-1, 1]."""
+
+    def __init__(self, z_dim: int = 20, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 n_filters: int = 128, n_blocks: int = 2, slope: float = 0.3,
+                 bn_momentum: float = 0.01, bn_eps: float = 1e-3):
+        super().__init__()
+        channels, height, width = image_shape
+        factor = 2 ** n_blocks
+        if height % factor or width % factor:
+            raise ValueError(f"image H and W must be divisible by 2**n_blocks = {factor}; "
+                             f"got {height}x{width}")
+        self.z_dim, self.image_shape = z_dim, tuple(image_shape)
+        self.hidden = (n_filters, height // factor, width // factor)
+        hidden_units = n_filters * self.hidden[1] * self.hidden[2]
+
+        def bn2d(c):
+            return nn.BatchNorm2d(c, momentum=bn_momentum, eps=bn_eps)
+
+        # Keras normalises each of the dense layer's units, before the reshape.
+        self.project = nn.Sequential(
+            nn.Linear(z_dim, hidden_units, bias=False),
+            nn.BatchNorm1d(hidden_units, momentum=bn_momentum, eps=bn_eps),
+            nn.LeakyReLU(slope),
+        )  # state size: n_filters x H/2^n x W/2^n after the reshape
+        layers = [nn.ConvTranspose2d(n_filters, n_filters, 5, 1, 2, bias=False),
+                  bn2d(n_filters), nn.LeakyReLU(slope)]
+        nf = n_filters
+        for _ in range(n_blocks):
+            # kernel 5, stride 2, "same": output_padding=1 doubles the size exactly
+            layers += [nn.ConvTranspose2d(nf, nf // 2, 5, 2, 2, output_padding=1, bias=False),
+                       bn2d(nf // 2), nn.LeakyReLU(slope)]
+            nf //= 2  # state size: nf x (2x the previous H) x (2x the previous W)
+        layers += [nn.ConvTranspose2d(nf, channels, 5, 1, 2, bias=False), nn.Tanh()]
+        self.body = nn.Sequential(*layers)  # state size: C x H x W
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(self.project(z).view(z.shape[0], *self.hidden))
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016: append, per sample, how close it is to the rest of the batch."""
+
+    def __init__(self, in_features: int, n_kernels: int = 32, kernel_dim: int = 8):
+        super().__init__()
+        self.n_kernels, self.kernel_dim = n_kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.05)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = (x @ self.T).view(-1, self.n_kernels, self.kernel_dim)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)  # (N, N, n_kernels)
+        closeness = torch.exp(-l1).sum(1) - 1.0  # drop each sample's match with itself
+        return torch.cat([x, closeness], dim=1)
+
+
+class Critic(nn.Module):
+    """Convolutional critic: one unbounded score per image (a logit for the GAN losses)."""
+
+    def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), n_filters: int = 64,
+                 n_blocks: int = 2, norm: str = "batch", dropout: float = 0.3,
+                 slope: float = 0.3, bn_momentum: float = 0.01, bn_eps: float = 1e-3,
+                 spectral_norm: bool = False, minibatch_discrimination: bool = False):
+        super().__init__()
+        channels, height, width = image_shape
+        factor = 2 ** n_blocks
+        if height % factor or width % factor:
+            raise ValueError(f"image H and W must be divisible by 2**n_blocks = {factor}; "
+                             f"got {height}x{width}")
+        sn = _spectral_norm if spectral_norm else (lambda m: m)
+        layers = [sn(nn.Conv2d(channels, n_filters, 5, 1, 2)),
+                  _critic_norm(norm, n_filters, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
+        nf = n_filters  # state size: n_filters x H x W
+        for _ in range(n_blocks):
+            layers += [sn(nn.Conv2d(nf, nf * 2, 5, 2, 2)),
+                       _critic_norm(norm, nf * 2, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            nf *= 2  # state size: nf x (H/2 the previous) x (W/2 the previous)
+        self.features = nn.Sequential(*layers)
+        final = (height // factor, width // factor)
+        if minibatch_discrimination:
+            self.mbd = MinibatchDiscrimination(nf * final[0] * final[1])
+            self.head = sn(nn.Linear(nf * final[0] * final[1] + self.mbd.n_kernels, 1))
+        else:
+            self.mbd = None
+            # a "valid" convolution over the whole feature map: one score per image
+            self.head = sn(nn.Conv2d(nf, 1, final))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        h = self.features(x)
+        if self.mbd is not None:
+            score = self.head(self.mbd(h.flatten(1)))
+        else:
+            score = self.head(h)
+        score = score.view(x.shape[0])
+        return (score, h.flatten(1)) if return_features else score
+
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """glorot: Keras's default (Glorot-uniform, zero bias); dcgan: N(0, 0.02); pytorch: as is."""
+    if scheme == "pytorch":
+        return
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") \
+                else m.weight
+            if scheme == "glorot":
+                nn.init.xavier_uniform_(weight)
+            elif scheme == "dcgan":
+                nn.init.normal_(weight, 0.0, 0.02)
+            else:
+                raise ValueError(f"weight_init must be glorot, dcgan or pytorch; got {scheme!r}")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and scheme == "dcgan":
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def build_models(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[Generator, Critic]:
+    """Both networks from a model config, initialised per `cfg.weight_init`."""
+    generator = Generator(cfg.z_dim, image_shape, cfg.g_filters, cfg.n_blocks, cfg.slope,
+                          cfg.bn_momentum, cfg.bn_eps)
+    critic = Critic(image_shape, cfg.c_filters, cfg.n_blocks, cfg.critic_norm, cfg.dropout,
+                    cfg.slope, cfg.bn_momentum, cfg.bn_eps, cfg.spectral_norm,
+                    cfg.minibatch_discrimination)
+    init_weights(generator, cfg.weight_init)
+    init_weights(critic, cfg.weight_init)
+    return generator, critic

@@ -1,0 +1,146 @@
+"""Figures of a run: image grids, the learning curve, samples by epoch (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+PAD = 2
+EPOCH_PNG = re.compile(r"^epoch-(\d{3,})\.png$")
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats -> uint8 (N, C, H, W)."""
+    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = PAD) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one (H', W', C) array of tiles separated by `pad` black pixels."""
+    n, c, h, w = images.shape
+    ncol = min(nrow, n)
+    nrows = -(-n // ncol)
+    grid = np.zeros((pad + nrows * (h + pad), pad + ncol * (w + pad), c), np.uint8)
+    for i, img in enumerate(images.numpy()):
+        r, col = divmod(i, ncol)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[y:y + h, x:x + w] = img.transpose(1, 2, 0)
+    return grid
+
+
+def grid_png(images: torch.Tensor, nrow: int = 8) -> bytes:
+    grid = make_grid(images, nrow)
+    img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def tiles(png_path: Path, tile_hw: tuple[int, int], count: int, nrow: int = 8) -> list:
+    """Read the first `count` tiles back from a grid written by grid_png."""
+    grid = np.asarray(Image.open(png_path))
+    h, w = tile_hw
+    out = []
+    for i in range(count):
+        r, col = divmod(i, nrow)
+        y, x = PAD + r * (h + PAD), PAD + col * (w + PAD)
+        if y + h <= grid.shape[0] and x + w <= grid.shape[1]:
+            out.append(grid[y:y + h, x:x + w])
+    return out
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    return [r for r in rows if "g_loss" in r]
+
+
+def learning_curve(rows: list[dict], steps_per_epoch: int, path: Path) -> None:
+    """The tutorial's figure: generator and critic loss per iteration, epochs on a 2nd axis."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    steps = [r["step"] for r in rows]
+    ax.plot(steps, [r["g_loss"] for r in rows], label="Generator loss", alpha=0.95)
+    ax.plot(steps, [r["d_loss"] for r in rows], label="Critic loss", alpha=0.95)
+    ax.legend(fontsize=14)
+    ax.set_xlabel("Iteration (generator step)", size=13)
+    ax.set_ylabel("Loss", size=13)
+    if steps and steps_per_epoch > 0:
+        last_epoch = max(1, int(np.ceil(steps[-1] / steps_per_epoch)))
+        ticks = sorted({int(e) for e in np.linspace(1, last_epoch, min(6, last_epoch))})
+        ax2 = ax.twiny()
+        ax2.set_xlim(ax.get_xlim())
+        ax2.set_xticks([e * steps_per_epoch for e in ticks])
+        ax2.set_xticklabels(ticks)
+        ax2.xaxis.set_ticks_position("bottom")
+        ax2.xaxis.set_label_position("bottom")
+        ax2.spines["bottom"].set_position(("outward", 45))
+        ax2.set_xlabel("Epoch", size=13)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def pick_epochs(available: list[int], wanted=(1, 2, 4, 10, 50, 100)) -> list[int]:
+    """The tutorial's epochs where they exist, else a spread over those that do (last included)."""
+    chosen = [e for e in wanted if e in available]
+    if len(chosen) < min(6, len(available)):
+        spread = np.linspace(0, len(available) - 1, min(6, len(available))).round().astype(int)
+        chosen = sorted(set(chosen) | {available[i] for i in spread})[-6:]
+    return chosen
+
+
+def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Path) -> None:
+    """Rows of 5 fixed-z samples at selected epochs, as in the tutorial."""
+    folder = Path(run_dir) / "samples"
+    found = {int(m.group(1)): folder / p.name
+             for p in sorted(folder.glob("epoch-*.png")) if (m := EPOCH_PNG.match(p.name))}
+    epochs = pick_epochs(sorted(found))
+    if not epochs:
+        return
+    fig, axes = plt.subplots(len(epochs), 5, figsize=(8, 1.7 * len(epochs)), squeeze=False)
+    gray = image_shape[0] == 1
+    for row, epoch in zip(axes, epochs):
+        for j, ax in enumerate(row):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            images = tiles(found[epoch], image_shape[1:], 5)
+            if j < len(images):
+                ax.imshow(images[j], cmap="gray_r" if gray else None, vmin=0, vmax=255)
+        row[0].set_ylabel(f"Epoch {epoch}", rotation=90, size=12, color="red")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def redraw(run_dir: str | Path) -> list[Path]:
+    """Redraw learning_curve.png and samples_by_epoch.png from a run directory."""
+    run_dir = Path(run_dir)
+    cfg = json.loads((run_dir / "config.json").read_text())
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() \
+        else {}
+    written = []
+    rows = read_metrics(run_dir)
+    if rows:
+        learning_curve(rows, info.get("steps_per_epoch", 0), run_dir / "learning_curve.png")
+        written.append(run_dir / "learning_curve.png")
+    shape = tuple(cfg["model"]["image_shape"])
+    samples_by_epoch(run_dir, shape, run_dir / "samples_by_epoch.png")
+    if (run_dir / "samples_by_epoch.png").exists():
+        written.append(run_dir / "samples_by_epoch.png")
+    return written

@@ -1,0 +1,107 @@
+"""What a training run needs around the loop: device choice, seeding, signals, the metrics log."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"--device: {name!r} is not a device (auto, cpu, cuda, cuda:N, mps)") \
+            from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device: cuda asked for, but PyTorch sees no CUDA device")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+class StopSignals:
+    """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops now."""
+
+    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self.received is None else self.CODES[self.received]
+
+    def __enter__(self):
+        for sig in self.CODES:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _plain(value):
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/Inf
+    return value
+
+
+class MetricsLog:
+    """Appends one JSON object per line to metrics.jsonl; each line is flushed when written."""
+
+    def __init__(self, path: Path, truncate_after_step: int | None = None):
+        self.path = Path(path)
+        if truncate_after_step is not None and self.path.exists():
+            # On resume, drop lines from steps the checkpoint does not contain.
+            keep = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if row.get("step", 0) <= truncate_after_step:
+                    keep.append(line)
+            self.path.write_text("".join(k + "\n" for k in keep))
+        self.file = open(self.path, "a", buffering=1)
+
+    def write(self, row: dict) -> None:
+        self.file.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+
+    def close(self) -> None:
+        self.file.close()

@@ -1,0 +1,149 @@
+"""One critic update, one generator update, and the tutorial's shared step.
+
+Each update returns a dict of 0-dim tensors (losses and health statistics). Nothing here
+synchronises with the device except the finiteness check before an optimizer step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from . import losses
+from .config import TrainConfig
+from .errors import NonFiniteError
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module, enabled: bool = True):
+    """Temporarily switch a module to inference mode (BatchNorm running stats, no dropout)."""
+    was_training = module.training
+    if enabled:
+        module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+def critic_terms(t: TrainConfig, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                 rng: torch.Generator | None) -> tuple[torch.Tensor, dict]:
+    """The critic's loss for one batch and the numbers worth logging."""
+    d_real, d_fake = critic(real), critic(fake)
+    terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+    if t.loss in ("wgan-gp", "wgan"):
+        loss = losses.critic_wasserstein(d_real, d_fake)
+    elif t.loss == "hinge":
+        loss = losses.critic_hinge(d_real, d_fake)
+    else:
+        loss = losses.discriminator_gan(d_real, d_fake)
+    if t.loss == "wgan-gp":
+        # The tutorial's Keras code called the critic without training=True here.
+        with eval_mode(critic, t.gp_eval_mode):
+            gp, norms = losses.gradient_penalty(critic, real, fake.detach(), generator=rng)
+        loss = loss + t.gp_weight * gp
+        terms.update(gp=gp.detach(), gp_norm_mean=norms.mean(), gp_norm_std=norms.std(),
+                     gp_norm_near_1=((norms - 1).abs() <= 0.1).float().mean())
+    terms["d_loss"] = loss.detach()
+    return loss, terms
+
+
+def generator_terms(t: TrainConfig, critic: nn.Module, fake: torch.Tensor,
+                    real: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """The generator's loss for one batch of generated images."""
+    if t.feature_matching:
+        with torch.no_grad():
+            _, f_real = critic(real, return_features=True)
+        d_fake, f_fake = critic(fake, return_features=True)
+        loss = losses.feature_matching(f_real, f_fake)
+    else:
+        d_fake = critic(fake)
+        if t.loss in ("wgan-gp", "wgan", "hinge"):
+            loss = losses.generator_wasserstein(d_fake)
+        elif t.loss == "gan-minimax":
+            loss = losses.generator_minimax(d_fake)
+        else:
+            loss = losses.generator_nonsaturating(d_fake)
+    return loss, {"g_loss": loss.detach()}
+
+
+def _grad_norm(params) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
+
+
+def apply_update(optimizer: torch.optim.Optimizer, params: list, terms: dict, prefix: str,
+                 on_nan: str) -> bool:
+    """Step the optimizer if every term and gradient is finite; else stop or skip."""
+    terms[f"{prefix}_grad_norm"] = _grad_norm(params)
+    values = torch.stack([v.float() for v in terms.values()])
+    if bool(torch.isfinite(values).all()):
+        optimizer.step()
+        return True
+    bad = [k for k, v in terms.items() if not torch.isfinite(v)]
+    if on_nan == "skip":
+        optimizer.zero_grad(set_to_none=True)
+        return False
+    raise NonFiniteError(f"non-finite value in {', '.join(bad)}", )
+
+
+def clip_weights(critic: nn.Module, bound: float) -> torch.Tensor:
+    """Original WGAN: clamp every critic weight; returns the share sitting at the bound."""
+    at_bound, total = 0, 0
+    with torch.no_grad():
+        for p in critic.parameters():
+            p.clamp_(-bound, bound)
+            at_bound += (p.abs() >= bound * 0.999).sum()
+            total += p.numel()
+    return at_bound / total
+
+
+def critic_update(t, generator, critic, opt, real, z, rng, on_nan) -> tuple[dict, bool]:
+    with torch.no_grad():
+        fake = generator(z)
+    loss, terms = critic_terms(t, critic, real, fake, rng)
+    params = [p for p in critic.parameters() if p.requires_grad]
+    opt.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)
+    ok = apply_update(opt, params, terms, "c", on_nan)
+    if ok and t.clip is not None:
+        terms["clip_share"] = clip_weights(critic, t.clip)
+    return terms, ok
+
+
+def generator_update(t, generator, critic, opt, z, real, on_nan) -> tuple[dict, bool]:
+    loss, terms = generator_terms(t, critic, generator(z), real)
+    params = [p for p in generator.parameters() if p.requires_grad]
+    opt.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)
+    return terms, apply_update(opt, params, terms, "g", on_nan)
+
+
+def shared_update(t, generator, critic, g_opt, c_opt, real, z, rng, on_nan) -> tuple[dict, bool]:
+    """The tutorial's step: one generator forward feeds both losses; both gradients are taken
+    before either network changes, then both optimizers step."""
+    fake = generator(z)
+    c_loss, terms = critic_terms(t, critic, real, fake, rng)
+    g_loss, g_terms = generator_terms(t, critic, fake, real) if t.feature_matching else (
+        _generator_loss_from_scores(t, terms, critic, fake))
+    terms.update(g_terms)
+    c_params = [p for p in critic.parameters() if p.requires_grad]
+    g_params = [p for p in generator.parameters() if p.requires_grad]
+    c_opt.zero_grad(set_to_none=True)
+    g_opt.zero_grad(set_to_none=True)
+    c_loss.backward(inputs=c_params, retain_graph=True)
+    g_loss.backward(inputs=g_params)
+    terms["c_grad_norm"] = _grad_norm(c_params)
+    ok = apply_update(g_opt, g_params, terms, "g", on_nan)
+    if ok:
+        c_opt.step()
+    else:
+        c_opt.zero_grad(set_to_none=True)
+    return terms, ok
+
+
+def _generator_loss_from_scores(t, terms, critic, fake):
+    # Reuse the critic's scores of this very forward, as the tutorial's single tape did.
+    return generator_terms(t, critic, fake)
