@@ -47,7 +47,17 @@ def critic_terms(t: TrainConfig, critic: nn.Module, real: torch.Tensor, fake: to
         terms.update(gp=gp.detach(), gp_norm_mean=norms.mean(), gp_norm_std=norms.std(),
                      gp_norm_near_1=((norms - 1).abs() <= 0.1).float().mean())
     terms["d_loss"] = loss.detach()
+    terms["_d_fake"] = d_fake  # with its graph, for the tutorial's shared step
     return loss, terms
+
+
+def generator_loss(t: TrainConfig, d_fake: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss from the critic's scores of generated images."""
+    if t.loss in ("wgan-gp", "wgan", "hinge"):
+        return losses.generator_wasserstein(d_fake)
+    if t.loss == "gan-minimax":
+        return losses.generator_minimax(d_fake)
+    return losses.generator_nonsaturating(d_fake)
 
 
 def generator_terms(t: TrainConfig, critic: nn.Module, fake: torch.Tensor,
@@ -56,16 +66,10 @@ def generator_terms(t: TrainConfig, critic: nn.Module, fake: torch.Tensor,
     if t.feature_matching:
         with torch.no_grad():
             _, f_real = critic(real, return_features=True)
-        d_fake, f_fake = critic(fake, return_features=True)
+        _, f_fake = critic(fake, return_features=True)
         loss = losses.feature_matching(f_real, f_fake)
     else:
-        d_fake = critic(fake)
-        if t.loss in ("wgan-gp", "wgan", "hinge"):
-            loss = losses.generator_wasserstein(d_fake)
-        elif t.loss == "gan-minimax":
-            loss = losses.generator_minimax(d_fake)
-        else:
-            loss = losses.generator_nonsaturating(d_fake)
+        loss = generator_loss(t, critic(fake))
     return loss, {"g_loss": loss.detach()}
 
 
@@ -104,6 +108,7 @@ def critic_update(t, generator, critic, opt, real, z, rng, on_nan) -> tuple[dict
     with torch.no_grad():
         fake = generator(z)
     loss, terms = critic_terms(t, critic, real, fake, rng)
+    del terms["_d_fake"]
     params = [p for p in critic.parameters() if p.requires_grad]
     opt.zero_grad(set_to_none=True)
     loss.backward(inputs=params)
@@ -126,8 +131,12 @@ def shared_update(t, generator, critic, g_opt, c_opt, real, z, rng, on_nan) -> t
     before either network changes, then both optimizers step."""
     fake = generator(z)
     c_loss, terms = critic_terms(t, critic, real, fake, rng)
-    g_loss, g_terms = generator_terms(t, critic, fake, real) if t.feature_matching else (
-        _generator_loss_from_scores(t, terms, critic, fake))
+    d_fake = terms.pop("_d_fake")
+    if t.feature_matching:
+        g_loss, g_terms = generator_terms(t, critic, fake, real)
+    else:  # the very scores the critic loss used, as the tutorial's single tape did
+        g_loss = generator_loss(t, d_fake)
+        g_terms = {"g_loss": g_loss.detach()}
     terms.update(g_terms)
     c_params = [p for p in critic.parameters() if p.requires_grad]
     g_params = [p for p in generator.parameters() if p.requires_grad]
@@ -143,7 +152,3 @@ def shared_update(t, generator, critic, g_opt, c_opt, real, z, rng, on_nan) -> t
         c_opt.zero_grad(set_to_none=True)
     return terms, ok
 
-
-def _generator_loss_from_scores(t, terms, critic, fake):
-    # Reuse the critic's scores of this very forward, as the tutorial's single tape did.
-    return generator_terms(t, critic, fake)

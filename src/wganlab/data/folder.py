@@ -1,0 +1,98 @@
+"""Image folders: every PNG/JPEG below a path, resized and centre-cropped to one shape.
+
+Bad files are collected, not raised one at a time, so a user fixes them all in one go.
+Pillow's LOAD_TRUNCATED_IMAGES stays off (a truncated JPEG is an error, not grey pixels), and
+a decompression-bomb warning is promoted to an error here only, not process-wide.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import DataError
+
+EXTENSIONS = {".png", ".jpg", ".jpeg"}
+MODES = {1: "L", 3: "RGB"}
+MAX_LISTED = 10
+
+
+class BadImageWarning(UserWarning):
+    """Some files in an image folder could not be read and were skipped."""
+
+
+def image_files(root: Path) -> list[Path]:
+    """All PNG/JPEG files below root, any case of extension, in a stable order."""
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+
+
+def fit_image(image: Image.Image, height: int, width: int) -> Image.Image:
+    """Scale so the image covers height x width (shorter side fits), then crop the centre."""
+    w, h = image.size
+    scale = max(height / h, width / w)
+    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
+    if (new_w, new_h) != (w, h):
+        image = image.resize((new_w, new_h), Image.Resampling.LANCZOS)
+    left, top = (new_w - width) // 2, (new_h - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
+def read_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """One file as a (C, H, W) uint8 array; any failure propagates to the caller."""
+    channels, height, width = shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.load()  # decode now, so truncation shows up here
+            image = image.convert(MODES[channels])
+    array = np.asarray(fit_image(image, height, width), dtype=np.uint8)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1)
+
+
+def _reason(error: Exception, path: Path) -> str:
+    # Pillow often repeats the path in its message; the listing already names the file.
+    text = str(error).replace(f" '{path}'", "").replace(str(path), "").strip(" :")
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _describe(bad: list[tuple[Path, str]]) -> str:
+    lines = [f"{p}: {why}" for p, why in bad[:MAX_LISTED]]
+    if len(bad) > MAX_LISTED:
+        lines.append(f"... and {len(bad) - MAX_LISTED} more")
+    return "; ".join(lines)
+
+
+def load_folder(root, shape: tuple[int, int, int], on_bad_image: str = "error") -> np.ndarray:
+    """All images below root as (N, C, H, W) uint8. Bad files: raise, or skip with a warning."""
+    root = Path(root)
+    if on_bad_image not in ("error", "skip"):
+        raise ValueError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}")
+    if shape[0] not in MODES:
+        raise ValueError(f"image_shape: channels must be 1 or 3; got {shape[0]}")
+    if not root.is_dir():
+        raise DataError(f"{root}: image folder does not exist or is not a folder")
+    files = image_files(root)
+    if not files:
+        raise DataError(f"{root}: no .png/.jpg/.jpeg images found (searched recursively)")
+
+    images, bad = [], []
+    for path in files:
+        try:
+            images.append(read_image(path, shape))
+        # Pillow signals a broken file with many types (OSError, SyntaxError, ValueError,
+        # struct.error, DecompressionBombError/Warning, ...): any of them means "bad file".
+        except Exception as e:  # noqa: BLE001
+            bad.append((path.relative_to(root), _reason(e, path)))
+
+    if bad and on_bad_image == "error":
+        raise DataError(f"{root}: {len(bad)} of {len(files)} image files cannot be read "
+                        f"(use --on-bad-image skip to skip them): {_describe(bad)}")
+    if bad:
+        warnings.warn(f"{root}: skipped {len(bad)} of {len(files)} unreadable image files: "
+                      f"{_describe(bad)}", BadImageWarning, stacklevel=2)
+    if not images:
+        raise DataError(f"{root}: none of the {len(files)} image files could be read")
+    return np.stack(images)

@@ -1,0 +1,72 @@
+import pytest
+from PIL import Image
+
+from wganlab.cli import main
+
+
+def test_summary_prints_the_tutorial_counts(capsys):
+    assert main(["summary", "--preset", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert "Trainable params: 804,832" in out and "Trainable params: 1,039,489" in out
+    assert "Non-trainable params: 12,992" in out and "Non-trainable params: 896" in out
+    assert "(None, 128, 7, 7)" in out
+
+
+def test_summary_follows_flags(capsys):
+    assert main(["summary", "--image-shape", "3,32,32", "--g-filters", "32",
+                 "--critic-norm", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "(None, 3, 32, 32)" in out and "BatchNorm" in out.split('"critic"')[0]
+
+
+def test_distances_command(capsys):
+    assert main(["distances"]) == 0
+    out = capsys.readouterr().out
+    assert "0.6931" in out and "inf" in out.lower()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("gen") / "run"
+    assert main(["train", "--steps", "2", "--out", str(run), "--dataset", "synthetic",
+                 "--batch-size", "16", "--g-filters", "16", "--c-filters", "8",
+                 "--no-progress"]) == 0
+    return run
+
+
+def test_generate_grid_files_and_interpolation(trained, tmp_path):
+    grid = tmp_path / "grid.png"
+    assert main(["generate", str(trained), "--n", "10", "--out", str(grid)]) == 0
+    assert Image.open(grid).size == (2 + 8 * 30, 2 + 2 * 30)
+    assert main(["generate", str(trained), "--n", "3", "--out-dir", str(tmp_path / "each")]) == 0
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == [
+        "00000.png", "00001.png", "00002.png"]
+    interp = tmp_path / "interp.png"
+    assert main(["generate", str(trained), "--interpolate", "spherical", "--rows", "2",
+                 "--steps", "5", "--out", str(interp)]) == 0
+    assert Image.open(interp).size == (2 + 5 * 30, 2 + 2 * 30)
+
+
+def test_same_seed_same_images(trained, tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    main(["generate", str(trained), "--seed", "3", "--out", str(a)])
+    main(["generate", str(trained), "--seed", "3", "--out", str(b)])
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_plot_redraws(trained, capsys):
+    (trained / "learning_curve.png").unlink()
+    assert main(["plot", str(trained)]) == 0
+    assert (trained / "learning_curve.png").exists()
+
+
+def test_bad_flag_values_exit_2_with_one_line(capsys, tmp_path):
+    for argv, flag in [(["--g-lr", "0"], "--g-lr"), (["--z-dim", "0"], "--z-dim"),
+                       (["--image-shape", "1,30,30"], "--image-shape"),
+                       (["--dataset", "imagenet"], "--dataset")]:
+        assert main(["train", "--dry-run", "--out", str(tmp_path / "r"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert flag in err and len(err.splitlines()) == 1
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--preset", "nope"])
+    assert e.value.code == 2
