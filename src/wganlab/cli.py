@@ -46,9 +46,11 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             elif "tuple[float, float]" in hint:
                 kw.update(type=float, nargs=2, metavar=("B1", "B2"))
             elif "float" in hint:
-                kw.update(type=float)
+                kw.update(type=float, metavar="X")
             elif "int" in hint:
-                kw.update(type=int)
+                kw.update(type=int, metavar="N")
+            elif not kw["choices"]:
+                kw.update(metavar="TEXT")
             group.add_argument(flag, **kw)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import __version__, checkpoint
+from . import __version__, checkpoint, health
 from .config import Config, validate
 from .data import load_dataset, sample_z, to_float
 from .errors import ConfigError, NonFiniteError
@@ -98,7 +98,7 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
     fixed_z = sample_z(N_FIXED, cfg.model.z_dim, t.z_dist,
                        generator=torch.Generator(device=device).manual_seed(t.seed + 2),
                        device=device)
-    step, skipped = 0, 0
+    step, skipped, elapsed = 0, 0, 0.0
 
     # Restore the full state when resuming.
     found = None
@@ -113,6 +113,7 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
         c_opt.load_state_dict(state["c_optimizer"])
         checkpoint.set_rng_state(state["rng"], noise)
         fixed_z, step, skipped = state["fixed_z"].to(device), state["step"], state["skipped"]
+        elapsed = state.get("elapsed", 0.0)
         print(f"Resuming {out} from {path} at step {step}")
     prepare_run_dir(out, cfg, resuming=bool(resume))
     write_json(out / "config.json", cfg.to_dict())
@@ -129,6 +130,7 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
                  "g_optimizer": g_opt.state_dict(), "c_optimizer": c_opt.state_dict(),
                  "step": step, "epoch": step // per_epoch, "skipped": skipped,
                  "rng": checkpoint.rng_state(noise), "fixed_z": fixed_z.cpu(),
+                 "elapsed": time.time() - start,
                  "config": cfg.to_dict(), "version": __version__}
         checkpoint.save(state, checkpoint.checkpoint_path(out, step))
         checkpoint.prune(out, r.keep_last)
@@ -143,8 +145,11 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
 
     log = MetricsLog(out / "metrics.jsonl", truncate_after_step=step)
     tb = _tensorboard(out) if r.tensorboard else None
+    monitor = health.HealthMonitor.for_run(log.path, cfg.model.image_shape)
     pending, epoch_rows = [], []
-    start, exit_code = time.time(), 0
+    # `start` counts training time across resumes; --minutes counts this process only.
+    started, exit_code = time.time(), 0
+    start = started - elapsed
 
     def flush():
         if not pending:
@@ -161,6 +166,10 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
                     if k in row:
                         tb.add_scalar(f"train/{k}", row[k], row["step"])
         bar.set_postfix(G=f"{epoch_rows[-1]['g_loss']:.3g}", D=f"{epoch_rows[-1]['d_loss']:.3g}")
+        # Check the critic's health; each kind of flag is reported once.
+        for flag in monitor.observe(epoch_rows[-len(pending):]):
+            log.write(flag.row())
+            bar.write(flag.line())
         pending.clear()
 
     def batch(order, i):  # the i-th batch of an epoch's order
@@ -204,8 +213,11 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
                                      "(use --on-nan skip to skip such steps)") from None
             skipped += not ok
             step += 1
-            pending.append(({"step": step, "epoch": epoch + 1,
-                             "time": round(time.time() - start, 4)}, terms))
+            meta = {"step": step, "epoch": epoch + 1, "time": round(time.time() - start, 4)}
+            if step % r.log_every == 0:  # cheap, but not every step: it syncs with the device
+                meta["diversity"] = health.batch_diversity(
+                    health.generate_as_trained(generator, fixed_z), real)
+            pending.append((meta, terms))
             bar.update(1)
             if step % r.log_every == 0:
                 flush()
@@ -226,7 +238,7 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
             if signals.received is not None:
                 exit_code = signals.exit_code
                 break
-            if t.minutes is not None and time.time() - start >= t.minutes * 60:
+            if t.minutes is not None and time.time() - started >= t.minutes * 60:
                 break
 
         # Save what the last (possibly partial) epoch produced.
