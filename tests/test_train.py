@@ -83,3 +83,17 @@ def test_dry_run_prints_the_resolved_config(tmp_path, capsys):
     assert cfg["train"]["g_lr"] == 0.001 and cfg["train"]["c_lr"] == 2e-4
     assert cfg["train"]["betas"] == [0.9, 0.999] and cfg["train"]["epochs"] == 100
     assert not (tmp_path / "x").exists()
+
+
+def test_tensorboard_scalars(tmp_path, tiny_flags):
+    import pytest
+
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "tb"
+    assert main(["train", "--steps", "2", "--log-every", "1", "--tensorboard", "--out", str(run),
+                 *tiny_flags]) == 0
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/g_loss")] == [1, 2]

@@ -15,7 +15,8 @@ from .config import Config, validate
 from .data import load_dataset, sample_z, to_float
 from .errors import ConfigError, NonFiniteError
 from .models import build_models
-from .plots import grid_png, redraw, to_uint8
+from .plots import grid_png, make_grid, redraw, to_uint8
+from .report import write_report
 from .runtime import MetricsLog, StopSignals, pick_device, seed_everything
 from .steps import critic_update, generator_update, shared_update
 
@@ -138,8 +139,11 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
     def save_samples(epoch: int):
         generator.eval()
         with torch.no_grad():
-            png = grid_png(to_uint8(generator(fixed_z)))
+            images = to_uint8(generator(fixed_z))
         generator.train()
+        png = grid_png(images)
+        if tb is not None:
+            tb.add_image("samples", make_grid(images), step, dataformats="HWC")
         checkpoint.atomic_write(out / "samples" / f"epoch-{epoch:03d}.png",
                                 lambda f: f.write(png))
 
@@ -251,6 +255,7 @@ def train(cfg: Config, resume: bool | str = False) -> TrainResult:
         log.close()
         if tb is not None:
             tb.close()
+    write_report(out)
     if skipped:
         print(f"Skipped {skipped} steps with non-finite values (--on-nan skip)")
     return TrainResult(out, step, exit_code, skipped)
