@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh test
 # Headless Chromium renders report.html in the report test.
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+# Idle OpenMP threads sleep instead of spinning: subprocess tests share the 2 cores.
+export OMP_WAIT_POLICY=PASSIVE
 exec .venv/bin/python -m pytest "$@"

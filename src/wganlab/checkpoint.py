@@ -1,13 +1,17 @@
 """Checkpoints: plain dicts of tensors and plain values, written atomically, loaded as data.
 
 Every load uses `torch.load(..., weights_only=True)`: a checkpoint can never run code. RNG
-states are stored as tensors and lists so that no allow-list is needed.
+states are stored as tensors and lists so that no allow-list is needed. Before torch sees a
+file, its pickle is also checked against the few globals our own checkpoints use, so a file
+that names any other callable is refused even where torch's own allow-list was widened
+(`torch.serialization.add_safe_globals`) or weights-only loading was turned off.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import pickletools
 import random
 import re
 import tempfile
@@ -18,9 +22,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, NonFiniteError
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
+STALE = re.compile(r"^\.step-\d{8}\.pt\..*\.tmp$")  # left by a writer killed mid-write
+# The callables a checkpoint of ours may name (torch.save writes pickle protocol 2, which
+# names them with GLOBAL): plain containers and values, the tensor rebuilders, storages.
+SAFE_GLOBALS = {
+    "collections OrderedDict", "torch._utils _rebuild_tensor_v2",
+    "torch._utils _rebuild_parameter", "torch Size", "torch device", "_codecs encode",
+} | {
+    f"torch {kind}Storage" for kind in (
+        "Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")}
+# Opcodes that build objects from classes without naming them through GLOBAL.
+UNSAFE_OPCODES = {"STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4"}
+MAX_PICKLE_BYTES = 64 * 2**20  # the pickle holds structure only; tensor data lies beside it
 
 
 def rng_state(data_rng: torch.Generator) -> dict:
@@ -38,10 +54,11 @@ def rng_state(data_rng: torch.Generator) -> dict:
 
 
 def set_rng_state(state: dict, data_rng: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
+    # RNG states are CPU byte tensors, whatever map_location moved the checkpoint to.
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    data_rng.set_state(state["data"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    data_rng.set_state(state["data"].cpu())
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"],
                          n["has_gauss"], n["gauss"]))
@@ -68,8 +85,14 @@ def atomic_write(path: str | Path, write) -> Path:
     A crash or a full disk leaves the previous file intact and no partial file under `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -88,8 +111,65 @@ def atomic_write(path: str | Path, write) -> Path:
     return path
 
 
+def non_finite(state, prefix: str = "") -> list[str]:
+    """Keys of the floating-point tensors in a nested dict/list that hold NaN or Inf."""
+    if isinstance(state, torch.Tensor):
+        bad = state.is_floating_point() and not bool(torch.isfinite(state).all())
+        return [prefix or "tensor"] if bad else []
+    if isinstance(state, dict):
+        items = state.items()
+    elif isinstance(state, (list, tuple)):
+        items = enumerate(state)
+    else:
+        return []
+    found = []
+    for key, value in items:
+        found += non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+    return found
+
+
 def save(state: dict, path: str | Path) -> Path:
+    """Write a checkpoint atomically; one holding NaN or Inf anywhere is never written."""
+    bad = non_finite(state)
+    if bad:
+        raise NonFiniteError(f"{path}: not written: non-finite values in {', '.join(bad[:3])}"
+                             + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
     return atomic_write(path, lambda f: torch.save(state, f))
+
+
+def check_pickle(path: Path) -> None:
+    """Refuse a file whose pickle could call anything but the globals our checkpoints use.
+
+    torch.load(weights_only=True) already restricts unpickling; this check does not depend
+    on torch's allow-list or on environment variables, and reads the opcodes without
+    executing any of them.
+    """
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a wganlab checkpoint (not a torch zip archive)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".pkl"):
+                    continue
+                if info.file_size > MAX_PICKLE_BYTES:
+                    raise CheckpointError(f"{path}: {info.filename} is too large for a "
+                                          f"checkpoint's pickle ({info.file_size} bytes)")
+                with archive.open(info) as f:
+                    _check_opcodes(path, info.filename, f.read(MAX_PICKLE_BYTES + 1))
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
+        raise CheckpointError(f"{path}: not a loadable wganlab checkpoint ({e})") from e
+
+
+def _check_opcodes(path: Path, member: str, data: bytes) -> None:
+    try:
+        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
+    except (ValueError, EOFError) as e:
+        raise CheckpointError(f"{path}: {member} is not a valid pickle ({e})") from e
+    for name, arg in ops:
+        if name in UNSAFE_OPCODES or (name == "GLOBAL" and arg not in SAFE_GLOBALS):
+            what = arg.replace(" ", ".") if name == "GLOBAL" else f"opcode {name}"
+            raise CheckpointError(f"{path}: refused: {member} would call {what}, which a "
+                                  "wganlab checkpoint never contains")
 
 
 def load(path: str | Path, map_location="cpu") -> dict:
@@ -97,6 +177,7 @@ def load(path: str | Path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    check_pickle(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
@@ -132,5 +213,10 @@ def latest_valid(run_dir: str | Path, map_location="cpu") -> tuple[Path, dict] |
 
 
 def prune(run_dir: str | Path, keep_last: int) -> None:
+    """Keep the newest keep_last checkpoints; also remove temporary files a killed writer left
+    (one process writes a run's checkpoints, and it has just finished its write)."""
     for old in list_checkpoints(run_dir)[keep_last:]:
         old.unlink(missing_ok=True)
+    for stale in (Path(run_dir) / "checkpoints").glob(".step-*.tmp"):
+        if STALE.match(stale.name):
+            stale.unlink(missing_ok=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
 import sys
 import typing
 from pathlib import Path
@@ -19,6 +21,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _finite(text: str) -> float:
+    """A float flag's value; inf and nan are refused (no setting here means "unlimited")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number; got {text!r}")
+    return value
+
+
 def _shape(text: str) -> tuple[int, int, int]:
     parts = text.replace("x", ",").split(",")
     try:
@@ -30,12 +43,15 @@ def _shape(text: str) -> tuple[int, int, int]:
     return shape
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config field; defaults are suppressed so only given flags override."""
+def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozenset()) -> None:
+    """One flag per config field (but those in `skip`); defaults are suppressed so only given
+    flags override."""
     for section, kind in C.SECTIONS.items():
         group = parser.add_argument_group(f"{section} config")
         hints = typing.get_type_hints(kind)
         for f in dataclasses.fields(kind):
+            if f.name in skip:
+                continue
             flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
             kw = dict(dest=f"{section}.{f.name}", default=argparse.SUPPRESS,
                       help=f.metadata["help"], choices=f.metadata.get("choices"))
@@ -44,9 +60,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             elif "tuple[int, int, int]" in hint:
                 kw.update(type=_shape, metavar="C,H,W")
             elif "tuple[float, float]" in hint:
-                kw.update(type=float, nargs=2, metavar=("B1", "B2"))
+                kw.update(type=_finite, nargs=2, metavar=("B1", "B2"))
             elif "float" in hint:
-                kw.update(type=float, metavar="X")
+                kw.update(type=_finite, metavar="X")
             elif "int" in hint:
                 kw.update(type=int, metavar="N")
             elif not kw["choices"]:
@@ -79,11 +95,15 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, bool | str]:
             C.check_resume(cfg, overrides)
             overrides.setdefault("run", {})["out"] = str(out)
             return C.apply_overrides(cfg, overrides), (resume if resume != "latest" else True)
-        print(f"{out} holds no run yet; starting a new one")
+        if resume == "latest":
+            print(f"{out} holds no run yet; starting a new one")
     cfg = C.apply_overrides(C.get_preset(args.preset or DEFAULT_PRESET), overrides)
     if "out" not in overrides.get("run", {}):
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank must name the same folder
+            raise ConfigError("--out: give the run directory explicitly under torchrun")
         cfg.run.out = _fresh_dir(Path("runs") / cfg.preset)
-    return C.validate(cfg), bool(resume)
+    # A checkpoint path is always loaded (and checked against this config), never ignored.
+    return C.validate(cfg), (resume if resume not in (None, "latest") else bool(resume))
 
 
 def _checkpoint_run_dir(resume: str) -> str:
@@ -108,9 +128,10 @@ def cmd_train(args):
     if args.dry_run:
         print(cfg.to_json())
         return 0
+    from .runner import Speed
     from .train import train
 
-    result = train(cfg, resume)
+    result = train(cfg, resume, Speed(cuda_graph=args.cuda_graph, bf16=args.bf16))
     print(f"Run directory: {result.run_dir} (step {result.step})")
     return result.exit_code
 
@@ -186,7 +207,8 @@ def cmd_export(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="wganlab", description=__doc__)
+    parser = Parser(prog="wganlab",
+                    description="Train, inspect and compare DCGAN / Wasserstein GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("train", help="train a GAN (one command: data, model, logs, pictures)")
@@ -195,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                    help="continue the run in --out (newest valid checkpoint) or from a path")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="on CUDA, replay each training step as one captured CUDA graph")
+    p.add_argument("--bf16", action="store_true",
+                   help="bf16 autocast for forward passes (the gradient penalty's norm stays fp32)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
@@ -236,16 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_commands():
     """Commands that live beside their library code (evaluation, benchmarks, reports)."""
-    found = []
-    for module in ("wganlab.metrics.commands", "wganlab.bench", "wganlab.report"):
-        try:
-            mod = __import__(module, fromlist=["register"])
-        except ImportError as e:
-            if e.name and e.name.startswith("wganlab"):
-                continue
-            raise
-        found.append(mod.register)
-    return found
+    import importlib
+
+    modules = ("wganlab.evaluate", "wganlab.bench", "wganlab.report", "wganlab.sweep")
+    return [importlib.import_module(name).register for name in modules]
 
 
 def main(argv: list[str] | None = None) -> int:

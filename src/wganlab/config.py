@@ -75,6 +75,7 @@ class RunConfig:
     keep_last: int = opt(3, "checkpoints to keep")
     checkpoint_every: int | None = opt(None, "also save every N steps (default: each epoch)")
     eval_every: int | None = opt(None, "evaluate FID/KID/coverage every N steps")
+    eval_n: int = opt(5000, "samples per evaluation during training")
     on_nan: str = opt("stop", "what a non-finite loss or gradient does", ("stop", "skip"))
     on_bad_image: str = opt("error", "bad files in an image folder", ("error", "skip"))
     deterministic: bool = opt(False, "use PyTorch's deterministic algorithms")
@@ -208,6 +209,7 @@ def validate(cfg: Config) -> Config:
     need(r.log_every >= 1, "log_every", f"must be >= 1; got {r.log_every}")
     need(r.keep_last >= 1, "keep_last", f"must be >= 1; got {r.keep_last}")
     need(r.eval_every is None or r.eval_every >= 1, "eval_every", "must be >= 1")
+    need(r.eval_n >= 2, "eval_n", f"must be >= 2; got {r.eval_n}")
     need(r.checkpoint_every is None or r.checkpoint_every >= 1, "checkpoint_every",
          "must be >= 1")
     dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic") or (

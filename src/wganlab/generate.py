@@ -10,16 +10,40 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from . import checkpoint
-from .config import Config
+from .config import Config, validate
 from .data import sample_z
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .models import Generator
+
+
+def _config_from(saved, source: Path) -> Config:
+    """The config a file carries, checked before it sizes anything."""
+    try:
+        cfg = validate(Config.from_dict(json.loads(saved) if isinstance(saved, str) else saved))
+        if cfg.model.image_shape is None:
+            raise ConfigError("no image shape")
+        return cfg
+    except (ValueError, TypeError, AttributeError) as e:  # ConfigError and JSON errors too
+        raise CheckpointError(f"{source}: the config it carries is not valid ({e})") from e
 
 
 def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
     m = cfg.model
-    generator = Generator(m.z_dim, tuple(m.image_shape), m.g_filters, m.n_blocks, m.slope,
-                          m.bn_momentum, m.bn_eps)
+
+    def build():
+        return Generator(m.z_dim, tuple(m.image_shape), m.g_filters, m.n_blocks, m.slope,
+                         m.bn_momentum, m.bn_eps)
+
+    # Build on the meta device first (no memory): a forged config cannot make us allocate
+    # more than the weights the file really holds.
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if shapes != given:
+        wrong = sorted(set(shapes.items()) ^ set(given.items()))[:2]
+        raise CheckpointError(f"{source}: generator weights do not fit its config "
+                              f"(first mismatches: {wrong})")
+    generator = build()
     try:
         generator.load_state_dict(weights)
     except RuntimeError as e:
@@ -41,7 +65,7 @@ def load_generator(source: str | Path, checkpoint_path: str | Path | None = None
         source, state = found
     else:
         state = checkpoint.load(source)
-    cfg = Config.from_dict(state["config"])
+    cfg = _config_from(state.get("config"), source)
     generator = _generator_from(cfg, state["generator"], source).to(device)
     return generator, cfg, {"checkpoint": str(source), "step": state.get("step")}
 
@@ -66,7 +90,7 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
         raise CheckpointError(f"{path}: not a valid safetensors file ({e})") from e
     if meta.get("format") != "wganlab-generator" or "config" not in meta:
         raise CheckpointError(f"{path}: not a wganlab generator export (no config metadata)")
-    cfg = Config.from_dict(json.loads(meta["config"]))
+    cfg = _config_from(meta["config"], path)
     generator = _generator_from(cfg, weights, path).to(device)
     step = meta.get("step")
     return generator, cfg, {"checkpoint": str(path),

@@ -55,6 +55,10 @@ class StopSignals:
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signum
+        # os.write, not print: a handler may run in the middle of another write to stderr.
+        name = signal.Signals(signum).name
+        os.write(2, f"\nwganlab: {name}: finishing this step and saving a checkpoint "
+                    "(Ctrl-C again stops at once)\n".encode())
 
     @property
     def exit_code(self) -> int | None:
@@ -101,7 +105,10 @@ class MetricsLog:
         self.file = open(self.path, "a", buffering=1)
 
     def write(self, row: dict) -> None:
-        self.file.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+        try:
+            self.file.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
+        except OSError as e:  # a full disk: say which file
+            raise OSError(e.errno, f"could not write {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
         self.file.close()

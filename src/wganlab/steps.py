@@ -113,7 +113,8 @@ def critic_update(t, generator, critic, opt, real, z, rng, on_nan) -> tuple[dict
     opt.zero_grad(set_to_none=True)
     loss.backward(inputs=params)
     ok = apply_update(opt, params, terms, "c", on_nan)
-    if ok and t.clip is not None:
+    if t.clip is not None:
+        # Also after a skipped update, so that every update reports the same terms.
         terms["clip_share"] = clip_weights(critic, t.clip)
     return terms, ok
 

@@ -1,0 +1,264 @@
+"""`wganlab bench`: the project's training step against a plain eager step, in the same run.
+
+For each preset x batch size x device it builds the networks once, gives the baseline
+(bench_baseline.PlainStep) and the project's step (runner.make_runner, what train.py runs)
+identical copies, warms both up, then times them in interleaved repeats (baseline first in
+even repeats, ours first in odd ones) so that drift in the machine's speed hits both alike.
+
+Reported per variant: median ms per generator step (with min and max), real images per second
+(batch_size x batches per step / time), FLOPs of one step (torch.utils.flop_counter, counted
+in the first warm-up step), achieved TFLOP/s, and peak memory above what was allocated before
+the variant's first step (data and all weights): on CUDA torch.cuda.max_memory_allocated over
+the warm-up steps (the graph's private pool included); on CPU the peak of the running sum of
+torch.profiler's allocation events during the first step (optimizer-state creation included).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+import time
+import types
+from pathlib import Path
+
+import torch
+
+from .bench_baseline import PlainStep, check_recipe
+from .bench_measure import cpu_step_peak_bytes, flop_counter, load_average, machine_info
+from .config import apply_overrides, get_preset
+from .data import load_dataset
+from .errors import ConfigError
+from .fast import WARMUP_STEPS
+from .models import build_models
+from .runner import Speed, fit_threads, make_runner
+
+DEFAULTS = dict(presets=["seed", "wgan-gp"], batch_sizes=[128, 1024], repeats=3, steps=2,
+                dataset="fashion-mnist")
+# --quick: tiny networks on CPU; flags given beside it still win.
+QUICK = dict(presets=["seed", "wgan-gp"], batch_sizes=[8], devices=["cpu"], repeats=2,
+             steps=1, warmup=1, dataset="synthetic", g_filters=16, c_filters=8)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Variant:
+    """One way of running the step, with its own copy of the networks and optimizers."""
+
+    def __init__(self, name, cfg, G, C, images, device, speed: Speed | None, warmup: int):
+        from .train import make_optimizer
+
+        self.name, self.device, self.n_warmup = name, device, warmup
+        G, C = copy.deepcopy(G).to(device), copy.deepcopy(C).to(device)
+        if speed is None:
+            self.run, self.mode = PlainStep(cfg, G, C, images, device), "eager"
+        else:
+            g_opt = make_optimizer(cfg, G.parameters(), cfg.train.g_lr)
+            c_opt = make_optimizer(cfg, C.parameters(), cfg.train.c_lr)
+            noise = torch.Generator(device=device).manual_seed(cfg.train.seed + 1)
+            runner = make_runner(cfg, G, C, g_opt, c_opt, images, noise, device, speed=speed)
+            self.runner, self.run = runner, runner.step
+            if runner.mode == "cuda-graph":  # time replays only: capture after the warm-up
+                self.n_warmup = max(warmup, WARMUP_STEPS + 1)
+        self.times: list[float] = []
+        self.cpu_times: list[float] = []  # process CPU seconds per step (all threads)
+        self.flops = self.peak = 0
+
+    def warm_up(self, positions, order) -> None:
+        _sync(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            base = torch.cuda.memory_allocated(self.device)
+        counter = flop_counter()
+        first = next(positions)
+        with counter:
+            if self.device.type == "cpu":
+                self.peak = cpu_step_peak_bytes(lambda: self.run(order, first))
+            else:
+                self.run(order, first)
+        self.flops = counter.get_total_flops()
+        for _ in range(self.n_warmup - 1):
+            self.run(order, next(positions))
+        _sync(self.device)
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device) - base
+        if hasattr(self, "runner"):
+            self.mode = self.runner.mode
+
+    def time(self, positions, order, n: int) -> float:
+        """Seconds per step over n steps (one block; the device is synchronised around it)."""
+        _sync(self.device)
+        start, cpu_start = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            self.run(order, next(positions))
+        _sync(self.device)
+        per_step = (time.perf_counter() - start) / n
+        self.times.append(per_step)
+        self.cpu_times.append((time.process_time() - cpu_start) / n)
+        return per_step
+
+
+def _positions(n_images: int, batch: int, per_step: int):
+    """First-batch indices of successive steps, wrapping within one epoch order."""
+    usable = n_images // batch - per_step + 1
+    k = 0
+    while True:
+        yield (k * per_step) % usable
+        k += 1
+
+
+def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
+    load_start = load_average()
+    over = {"train": {"batch_size": batch}}
+    if opts.g_filters or opts.c_filters:
+        over["model"] = {k: v for k, v in (("g_filters", opts.g_filters),
+                                           ("c_filters", opts.c_filters)) if v}
+    cfg = apply_overrides(get_preset(preset), over)
+    check_recipe(cfg)
+    device = torch.device(device_name)
+    if opts.dataset == "random":  # speed does not depend on the pixels; no files needed
+        data = types.SimpleNamespace(images=torch.randint(
+            0, 256, (60_000, 1, 28, 28), dtype=torch.uint8,
+            generator=torch.Generator().manual_seed(0)))
+    else:
+        data = load_dataset(opts.dataset, "train", opts.data_dir, cfg.model.image_shape)
+    per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
+    if len(data.images) < batch * per_step:
+        raise ConfigError(f"--batch-sizes: {batch} x {per_step} batches per step is more than "
+                          f"the {len(data.images)} images of {opts.dataset}")
+    images = data.images.to(device)
+    torch.manual_seed(cfg.train.seed)
+    G, C = build_models(cfg.model, tuple(images.shape[1:]))
+    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(device)
+
+    specs = [("baseline", None), ("ours", Speed())]
+    if opts.bf16 and device.type == "cuda":
+        specs.append(("ours-bf16", Speed(bf16=True)))
+    variants, positions = [], _positions(len(images), batch, per_step)
+    for name, speed in specs:  # one at a time, so each one's peak memory is its own
+        v = Variant(name, cfg, G, C, images, device, speed, opts.warmup)
+        v.warm_up(positions, order)
+        variants.append(v)
+    for r in range(opts.repeats):
+        for v in variants if r % 2 == 0 else variants[::-1]:
+            v.time(positions, order, opts.steps)
+    baseline, ours = variants[0], variants[1]
+
+    images_per_step = batch * per_step
+    out = {"preset": preset, "device": device_name, "batch_size": batch,
+           "real_images_per_step": images_per_step, "variants": {},
+           "load_average_1min": {"start": load_start, "end": load_average()}}
+    for v in variants:
+        ms = statistics.median(v.times) * 1e3
+        out["variants"][v.name] = {
+            "mode": v.mode, "reason": getattr(getattr(v, "runner", None), "reason", ""),
+            "ms_per_step": ms, "ms_min": min(v.times) * 1e3, "ms_max": max(v.times) * 1e3,
+            "timed_steps": len(v.times) * opts.steps, "images_per_s": images_per_step / ms * 1e3,
+            "cpu_ms_per_step": statistics.median(v.cpu_times) * 1e3,
+            "flops_per_step": v.flops, "tflops": v.flops / ms * 1e-9,
+            "peak_memory_bytes": v.peak}
+    base = out["variants"]["baseline"]["ms_per_step"]
+    for v in out["variants"].values():
+        v["speedup"] = base / v["ms_per_step"]
+    # baseline/ours per round, wall clock and CPU time: the views drift cannot tilt. On a
+    # busy CPU the CPU-time ratio (work done) is steadier than the wall-clock one.
+    out["paired_speedups"] = [b / o for b, o in zip(baseline.times, ours.times)]
+    out["paired_cpu_time_ratios"] = [b / o for b, o in zip(baseline.cpu_times,
+                                                            ours.cpu_times)]
+    return out
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    loads = [c["load_average_1min"][k] for c in report["cases"] for k in ("start", "end")]
+    busy = (f" 1-min load average {min(loads):.1f}-{max(loads):.1f} during the run."
+            if None not in loads and loads else "")
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
+             f"torch {m['torch']}" + (f", {m['gpu']}" if "gpu" in m else "") + "." + busy, "",
+             "| preset | device | batch | variant | mode | ms/step (min-max) | CPU ms/step | "
+             "real img/s | GFLOP/step | TFLOP/s | peak MiB | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for case in report["cases"]:
+        for name, v in case["variants"].items():
+            lines.append(
+                f"| {case['preset']} | {case['device']} | {case['batch_size']} | {name} | "
+                f"{v['mode']} | {v['ms_per_step']:.1f} ({v['ms_min']:.1f}-{v['ms_max']:.1f}) | "
+                f"{v['cpu_ms_per_step']:.1f} | {v['images_per_s']:,.0f} | "
+                f"{v['flops_per_step'] / 1e9:.1f} | "
+                f"{v['tflops']:.3f} | {v['peak_memory_bytes'] / 2**20:,.0f} | "
+                f"{v['speedup']:.2f}x |")
+    lines += ["", "Baseline/ours per interleaved round (wall clock; process CPU time):", ""]
+    for case in report["cases"]:
+        wall = " ".join(f"{x:.2f}" for x in case["paired_speedups"])
+        cpu = " ".join(f"{x:.2f}" for x in case["paired_cpu_time_ratios"])
+        lines.append(f"- {case['preset']}, {case['device']}, batch {case['batch_size']}: "
+                     f"{wall}; {cpu}")
+    return "\n".join(lines) + "\n"
+
+
+def run_bench(opts) -> dict:
+    for d in opts.devices:
+        if d == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--devices: cuda asked for, but PyTorch sees no CUDA device")
+        if d not in ("cpu", "cuda"):
+            raise ConfigError(f"--devices: choose cpu and/or cuda; got {d!r}")
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    else:
+        fit_threads()
+    cases = [bench_case(p, b, d, opts) for d in opts.devices for p in opts.presets
+             for b in opts.batch_sizes]
+    settings = {k: getattr(opts, k) for k in ("repeats", "steps", "warmup", "dataset", "bf16",
+                                              "g_filters", "c_filters")}
+    return {"machine": machine_info(opts.devices), "settings": settings, "cases": cases}
+
+
+def cmd_bench(args) -> int:
+    if args.quick:
+        for k, v in QUICK.items():
+            if getattr(args, k) is None:
+                setattr(args, k, v)
+    for k, v in DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    if args.devices is None:
+        args.devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    if args.warmup is None:
+        args.warmup = WARMUP_STEPS + 2 if "cuda" in args.devices else 1
+    for name in ("repeats", "steps", "warmup"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name}: must be >= 1; got {getattr(args, name)}")
+    report = run_bench(args)
+    table = markdown(report)
+    print(table, end="")
+    for path, text in ((args.json, json.dumps(report, indent=2)), (args.markdown, table)):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="time the training step against a plain PyTorch step")
+    p.add_argument("--presets", nargs="+", help="default: seed wgan-gp")
+    p.add_argument("--batch-sizes", nargs="+", type=int, help="default: 128 1024")
+    p.add_argument("--devices", nargs="+", help="default: cpu, and cuda when there is one")
+    p.add_argument("--repeats", type=int, help="interleaved timing rounds (default 3)")
+    p.add_argument("--steps", type=int, help="steps per variant per round (default 2)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed steps first (default 5 with cuda, else 1)")
+    p.add_argument("--dataset", help="default: fashion-mnist; random: 60,000 random 28x28 images")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--g-filters", type=int, default=None, help="override the preset's")
+    p.add_argument("--c-filters", type=int, default=None, help="override the preset's")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: the CPUs this process may use)")
+    p.add_argument("--bf16", action="store_true", help="also time ours with bf16 autocast")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny networks, batch 8, CPU, one step per round (a smoke test)")
+    p.add_argument("--json", help="write the full report here")
+    p.add_argument("--markdown", help="write the table here")
+    p.set_defaults(func=cmd_bench)

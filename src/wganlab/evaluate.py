@@ -1,0 +1,219 @@
+"""Evaluate samples against a data set's reference split, with every number's provenance.
+
+    evaluate_images(fake, dataset)  uint8 samples -> metrics + provenance
+    evaluate_run(run)               sample a run's generator, evaluate, write eval.json
+    evaluate_real(dataset)          the floor: training images against the test split
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from .data import load_dataset
+from .metrics import compute_all, extract_features, fid_bootstrap, get_evaluator
+
+_REFERENCE_CACHE: dict = {}
+
+
+def evaluator_provenance(evaluator) -> dict:
+    info = getattr(evaluator, "info", {}) or {}
+    return {"evaluator": info.get("architecture", {}).get("name", type(evaluator).__name__)
+            if isinstance(info.get("architecture"), dict) else type(evaluator).__name__,
+            "evaluator_dataset": info.get("dataset"),
+            "evaluator_sha256": info.get("sha256"),
+            "evaluator_test_accuracy": info.get("test_accuracy")}
+
+
+def reference_features(dataset: str, split: str, evaluator, data_dir=None,
+                       device="cpu") -> tuple[np.ndarray, str]:
+    """Features of a whole reference split, cached per process (they never change)."""
+    key = (dataset, split, evaluator_provenance(evaluator)["evaluator_sha256"], data_dir)
+    if key not in _REFERENCE_CACHE:
+        data = load_dataset(dataset, split, data_dir,
+                            getattr(evaluator, "input_shape", None))
+        features, _ = extract_features(evaluator, data.images, device=device)
+        _REFERENCE_CACHE[key] = (features, data.source)
+    return _REFERENCE_CACHE[key]
+
+
+def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_dir=None,
+                    seed: int = 0, bootstrap: int = 0, device="cpu", evaluator=None) -> dict:
+    """Every metric for uint8 samples (N, C, H, W) against `dataset`'s `split`."""
+    started = time.time()
+    evaluator = evaluator or get_evaluator(dataset, device, data_dir)
+    f_real, source = reference_features(dataset, split, evaluator, data_dir, device)
+    f_fake, p_fake = extract_features(evaluator, fake, device=device)
+    num_classes = None if p_fake is None else p_fake.shape[1]
+    record = compute_all(f_real, f_fake, probs_fake=p_fake, num_classes=num_classes, seed=seed)
+    if bootstrap:
+        low, high = fid_bootstrap(f_real, f_fake, n_boot=bootstrap, seed=seed)
+        record.update(fid_low=low, fid_high=high, bootstrap=bootstrap)
+    record.update(n_real=len(f_real), n_fake=len(f_fake), reference=f"{dataset}:{split}",
+                  reference_source=source, seed=seed, **evaluator_provenance(evaluator),
+                  eval_seconds=round(time.time() - started, 2))
+    return record
+
+
+@torch.no_grad()
+def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> torch.Tensor:
+    from .generate import sample
+    from .plots import to_uint8
+
+    return to_uint8(sample(generator, n, z_dist, seed, device))
+
+
+def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
+                 bootstrap: int = 0, device="cpu", split: str = "test") -> dict:
+    """Sample a run's generator, evaluate it against the test split, write RUN/eval.json."""
+    from .generate import load_generator
+
+    generator, cfg, info = load_generator(run, checkpoint_path, device)
+    fake = sample_uint8(generator, n, cfg.train.z_dist, seed, device)
+    record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
+                             device)
+    record.update(run=str(run), preset=cfg.preset, checkpoint=info["checkpoint"],
+                  step=info["step"], train_seconds=_train_seconds(info["checkpoint"]))
+    run_dir = Path(run) if Path(run).is_dir() else Path(info["checkpoint"]).parent.parent
+    if run_dir.joinpath("config.json").exists():
+        checkpoint.atomic_write(run_dir / "eval.json",
+                                lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
+    return record
+
+
+def _train_seconds(path: str) -> float | None:
+    if not path.endswith(".pt"):
+        return None
+    return checkpoint.load(path).get("elapsed")
+
+
+def evaluate_real(dataset: str, n: int = 10_000, seed: int = 0, data_dir=None,
+                  device="cpu") -> dict:
+    """The floor: n random training images scored as if they were samples."""
+    evaluator = get_evaluator(dataset, device, data_dir)
+    train = load_dataset(dataset, "train", data_dir, getattr(evaluator, "input_shape", None))
+    pick = torch.randperm(len(train.images), generator=torch.Generator().manual_seed(seed))[:n]
+    record = evaluate_images(train.images[pick], dataset, "test", data_dir, seed, 0, device,
+                             evaluator)
+    record.update(run=f"real:{dataset}:train", preset="real data", step=None)
+    return record
+
+
+def _plain(record: dict) -> dict:
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, (np.floating, np.integer)):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            v = str(v)
+        out[k] = v
+    return out
+
+
+COLUMNS = [("fid", "FID"), ("kid_mean", "KID"), ("precision", "prec"), ("recall", "recall"),
+           ("density", "density"), ("coverage", "cover"), ("modes_covered", "modes"),
+           ("class_kl_to_uniform", "KL(cls||U)"), ("mean_confidence", "conf")]
+
+
+def format_table(records: list[dict]) -> str:
+    """A plain-text table, one row per record, then the provenance each shares."""
+    head = f"{'run':<28}{'step':>8}" + "".join(f"{h:>11}" for _, h in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for r in records:
+        cells = "".join(f"{_fmt(r.get(k)):>11}" for k, _ in COLUMNS)
+        lines.append(f"{str(r.get('run', ''))[-28:]:<28}{_fmt(r.get('step')):>8}{cells}")
+    r = records[0]
+    lines.append(f"n_real={r['n_real']} n_fake={r['n_fake']} reference={r['reference']} "
+                 f"evaluator={r['evaluator']} sha256={str(r['evaluator_sha256'])[:12]} "
+                 f"test_acc={r['evaluator_test_accuracy']} seed={r['seed']}")
+    if "fid_low" in r:
+        lines.append(f"FID {r['bootstrap']}-sample bootstrap 95% interval: "
+                     f"[{r['fid_low']:.3f}, {r['fid_high']:.3f}]")
+    return "\n".join(lines)
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
+    return str(v)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="FID, KID, precision/recall, coverage with provenance")
+    p.add_argument("run", nargs="?", help="run directory, checkpoint or .safetensors export")
+    p.add_argument("--real", metavar="DATASET", help="the floor: training vs test split")
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
+    p.add_argument("--n", type=int, default=10_000, help="samples to generate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
+                   help="B bootstrap resamples for a 95%% FID interval")
+    p.add_argument("--split", default="test", choices=["test", "train"])
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("train-evaluator", help="train the small CNN evaluator of a data set")
+    p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist", "synthetic"])
+    p.add_argument("--out", help="weights file (default: the user cache)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir")
+    p.set_defaults(func=_cmd_train_evaluator)
+
+    p = sub.add_parser("compare", help="one table and one FID plot for several evaluated runs")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default=".", help="folder for compare.md, .csv and compare_fid.png")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _device(name: str) -> str:
+    from .runtime import pick_device
+
+    return str(pick_device(name))
+
+
+def _cmd_evaluate(args) -> int:
+    from .errors import ConfigError
+
+    if args.n < 2:
+        raise ConfigError(f"--n: must be >= 2; got {args.n}")
+    if args.bootstrap < 0:
+        raise ConfigError(f"--bootstrap: must be >= 0; got {args.bootstrap}")
+    device = _device(args.device)
+    if args.real:
+        record = evaluate_real(args.real, args.n, args.seed, device=device)
+    elif args.run:
+        record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
+                              device, args.split)
+    else:
+        raise ConfigError("evaluate: give a RUN or --real DATASET")
+    print(format_table([record]))
+    return 0
+
+
+def _cmd_train_evaluator(args) -> int:
+    from .metrics import train_evaluator
+    from .metrics.evaluator import cache_dir, weights_filename
+
+    out = args.out or cache_dir() / weights_filename(args.dataset)
+    info = train_evaluator(args.dataset, out, epochs=args.epochs, seed=args.seed,
+                           data_dir=args.data_dir, progress=print)
+    print(f"Wrote {out}: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256']}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .compare import compare
+
+    table, warnings = compare(args.runs, args.out)
+    print(table)
+    for w in warnings:
+        print(w)
+    return 0

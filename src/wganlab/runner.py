@@ -1,0 +1,147 @@
+"""One generator step of training, as train.py runs it: eager, DDP-sharded, or one CUDA graph.
+
+`make_runner` picks the way; every runner has `step(order, first) -> dict of 0-dim tensors`
+(the values to log, plus "nonfinite": 1 when the step met a NaN/Inf) and `mode`/`reason`
+strings saying how it runs and, when eager on CUDA, why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+
+from . import distributed, fast
+from .config import Config
+from .data import sample_z, to_float
+from .distributed import Shard
+from .steps import critic_update, generator_update, shared_update
+
+
+@dataclass(frozen=True)
+class Speed:
+    """How to run the step; none of this changes what is computed, except bf16's rounding."""
+
+    cuda_graph: bool = True  # capture the whole step as one CUDA graph where possible
+    bf16: bool = False  # bf16 autocast for forward passes (the penalty's norm stays fp32)
+
+
+class EagerStep:
+    """The steps.* updates in order, one finiteness check (a host sync) per optimizer step.
+
+    With several processes (Shard.world > 1) the modules are DDP wrappers, each rank takes its
+    slice of every batch, and the shared noise stream is consumed as in a one-process run
+    (see distributed.py for why).
+    """
+
+    mode = "eager"
+
+    def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
+                 noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
+                 bf16: bool = False):
+        self.cfg, self.t, self.on_nan = cfg, cfg.train, cfg.run.on_nan
+        self.generator, self.critic, self.g_opt, self.c_opt = generator, critic, g_opt, c_opt
+        self.images, self.noise, self.device, self.shard = images, noise, device, shard
+        self.bf16, self.reason = bf16, ""
+        self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
+        self.flags = {ok: torch.tensor(float(not ok), device=device) for ok in (True, False)}
+
+    def batch(self, order: torch.Tensor, i: int) -> torch.Tensor:
+        """This rank's part of the i-th batch of the epoch order, as floats in [-1, 1]."""
+        b = self.shard.local(self.t.batch_size)
+        start = i * self.t.batch_size + self.shard.rank * b
+        return to_float(self.images[order[start:start + b]].to(self.device, non_blocking=True))
+
+    def z(self) -> torch.Tensor:
+        z = sample_z(self.t.batch_size, self.cfg.model.z_dim, self.t.z_dist, self.noise,
+                     self.device)
+        return self.shard.take(z)
+
+    def _other_ranks_alphas(self, before: bool) -> None:
+        # The penalty draws this rank's interpolation weights; draw and drop the other ranks'
+        # so the noise stream advances as in a one-process run of the global batch.
+        if self.t.loss != "wgan-gp" or self.shard.world == 1:
+            return
+        n = self.shard.local(self.t.batch_size) * (
+            self.shard.rank if before else self.shard.world - 1 - self.shard.rank)
+        if n:
+            torch.rand(n, generator=self.noise, device=self.noise.device)
+
+    def _precision(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
+        t, G, C = self.t, self.generator, self.critic
+        with self._precision():
+            if t.shared_step:
+                # The tutorial's step: one forward of G feeds both updates.
+                real, z = self.batch(order, first), self.z()
+                self._other_ranks_alphas(before=True)
+                terms, ok = shared_update(t, G, C, self.g_opt, self.c_opt, real, z,
+                                          self.noise, self.on_nan)
+                self._other_ranks_alphas(before=False)
+            else:
+                # Update the critic n_critic times, each on a fresh real batch.
+                c_terms, ok = [], True
+                for j in range(t.n_critic):
+                    real, z = self.batch(order, first + j), self.z()
+                    self._other_ranks_alphas(before=True)
+                    ct, c_ok = critic_update(t, G, C, self.c_opt, real, z, self.noise,
+                                             self.on_nan)
+                    self._other_ranks_alphas(before=False)
+                    c_terms.append(ct)
+                    ok = ok and c_ok
+                # A skipped update has no clip_share; average what every update has.
+                keys = [k for k in c_terms[-1] if all(k in c for c in c_terms)]
+                terms = {k: torch.stack([c[k] for c in c_terms]).mean() for k in keys}
+                # Update the generator once.
+                g_terms, g_ok = generator_update(t, G, C, self.g_opt, self.z(), real,
+                                                 self.on_nan)
+                terms.update(g_terms)
+                ok = ok and g_ok
+        terms["nonfinite"] = self.flags[ok]
+        self.last_real = real
+        return terms
+
+
+def fit_threads() -> int:
+    """Use the CPUs this process may run on, unless OMP_NUM_THREADS says otherwise.
+
+    PyTorch counts the machine's cores; in a container limited to fewer, that oversubscribes.
+    """
+    if "OMP_NUM_THREADS" not in os.environ and hasattr(os, "sched_getaffinity"):
+        allowed = len(os.sched_getaffinity(0))
+        if torch.get_num_threads() > allowed:
+            torch.set_num_threads(allowed)
+    return torch.get_num_threads()
+
+
+def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
+                noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
+                speed: Speed = Speed()):
+    """The step train.py runs: one CUDA graph where possible, else eager (DDP when sharded).
+
+    Call after any checkpoint is loaded: it sets the optimizers' capturable flag.
+    """
+    if device.type == "cpu":
+        fit_threads()
+    G = distributed.wrap(generator, device, shard)
+    C = distributed.wrap(critic, device, shard)
+
+    def eager():
+        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, speed.bf16)
+
+    blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
+    for opt in (g_opt, c_opt):
+        fast.set_capturable(opt, not blockers)
+    if blockers:
+        runner = eager()
+        runner.reason = "; ".join(blockers)
+        return runner
+    static = fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images, noise, device,
+                             speed.bf16)
+    return fast.GraphStep(static, eager)

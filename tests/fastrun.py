@@ -1,0 +1,50 @@
+"""Shared set-up for the fast-path tests: tiny networks and a fresh copy per way of stepping."""
+
+import copy
+
+import torch
+
+from wganlab import fast
+from wganlab.config import apply_overrides, get_preset
+from wganlab.models import build_models
+from wganlab.train import epoch_order, make_optimizer
+
+CPU = torch.device("cpu")
+
+
+def setup(preset, on_nan="stop", **model):
+    cfg = apply_overrides(get_preset(preset), {
+        "model": dict(g_filters=8, c_filters=4, **model),
+        "train": dict(batch_size=6), "run": dict(on_nan=on_nan)})
+    torch.manual_seed(0)
+    generator, critic = build_models(cfg.model, (1, 28, 28))
+    images = torch.randint(0, 256, (200, 1, 28, 28), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))
+    return cfg, generator, critic, images
+
+
+class Run:
+    """A fresh copy of the networks, optimizers and random streams, for one way of stepping."""
+
+    def __init__(self, cfg, generator, critic, images):
+        self.cfg, self.images = cfg, images
+        self.G, self.C = copy.deepcopy(generator), copy.deepcopy(critic)
+        self.g_opt = make_optimizer(cfg, self.G.parameters(), 1e-3)
+        self.c_opt = make_optimizer(cfg, self.C.parameters(), 1e-3)
+        self.noise = torch.Generator().manual_seed(5)
+        self.order = epoch_order(len(images), 1, 0, CPU)
+        self.per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
+
+    def args(self):
+        return (self.cfg, self.G, self.C, self.g_opt, self.c_opt, self.images, self.noise, CPU)
+
+    def static(self, bf16=False):
+        return fast.StaticStep(*self.args(), bf16=bf16)
+
+    def run_static(self, step, i):
+        step.load(self.order, i * self.per_step)
+        values = step()
+        return dict(zip(step.keys, values))
+
+    def params(self):
+        return [p.detach().clone() for p in [*self.G.parameters(), *self.C.parameters()]]

@@ -1,0 +1,93 @@
+"""Promise 3: SIGINT / SIGTERM finish the step, save, exit 130 / 143; a second SIGINT exits now.
+
+Each test runs `python -m wganlab train` as a real process and signals it once it has logged a
+few steps (--log-every 1 writes a metrics row per step).
+"""
+
+import signal
+import threading
+
+import pytest
+
+from wganlab import checkpoint
+
+from .conftest import REFERENCE_STEPS
+from .runs import (
+    assert_same_state,
+    compare_rows,
+    count_loss_rows,
+    finish,
+    loss_rows,
+    spawn,
+    state_at,
+    steps_on_disk,
+    train_argv,
+    wait_for,
+)
+
+FOREVER = 100_000  # steps: the run only ends by the signal
+pytestmark = pytest.mark.slow  # each test starts a process (a few seconds of imports)
+
+
+def start_and_signal(tmp_path, sig):
+    run = tmp_path / "run"
+    proc = spawn(train_argv("wgan-gp", run, FOREVER, "--log-every", 1), tmp_path)
+    wait_for(lambda: count_loss_rows(run) >= 3, 240, "3 logged steps", proc)
+    logged = count_loss_rows(run)
+    proc.send_signal(sig)
+    return run, logged, finish(proc, timeout=120)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_after_the_current_step(tmp_path, sig, code, reference, cli):
+    run, logged, done = start_and_signal(tmp_path, sig)
+    assert done.returncode == code, done.stderr
+    assert f"{sig.name}: finishing this step" in done.stderr
+    assert "Traceback" not in done.stderr
+
+    # The step running when the signal came is finished and saved; no further step starts.
+    last = steps_on_disk(run)[-1]
+    assert logged <= last <= logged + 1
+    assert [r["step"] for r in loss_rows(run)] == list(range(1, last + 1))
+    assert checkpoint.load(checkpoint.checkpoint_path(run, last))["step"] == last
+
+    # And the run resumes from there as if it had never stopped (here with --log-every 10).
+    end = REFERENCE_STEPS["wgan-gp"]
+    assert last < end
+    code, out, err = cli(*train_argv("wgan-gp", run, end, "--resume"))
+    assert code == 0, err
+    compare_rows(loss_rows(run), loss_rows(reference("wgan-gp")))
+    assert_same_state(state_at(run, end), state_at(reference("wgan-gp"), end))
+
+
+def test_second_sigint_stops_at_once(tmp_path):
+    run = tmp_path / "run"
+    proc = spawn(train_argv("wgan-gp", run, FOREVER, "--log-every", 1), tmp_path)
+    acknowledged, lines = threading.Event(), []
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line)
+            if "finishing this step" in line:
+                acknowledged.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    wait_for(lambda: count_loss_rows(run) >= 3, 240, "3 logged steps", proc)
+    proc.send_signal(signal.SIGINT)
+    assert acknowledged.wait(60), "the first SIGINT was not acknowledged"
+    # The first SIGINT's graceful path (finish the step, save, draw the plots) takes far
+    # longer than this; the second interrupts it.
+    proc.send_signal(signal.SIGINT)
+    code = proc.wait(timeout=60)
+    reader.join(10)
+    stdout = proc.stdout.read()
+    err = "".join(lines)
+    assert code == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert "Run directory" not in stdout  # the graceful path did not run to its end
+    # Whatever the interruption cut short, no partial file is left and every checkpoint loads.
+    folder = run / "checkpoints"
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    for path in checkpoint.list_checkpoints(run):
+        checkpoint.load(path)

@@ -1,0 +1,114 @@
+"""The tricks and classic variants train end to end on CPU: tiny nets, synthetic data."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from wganlab import steps
+from wganlab.cli import main
+from wganlab.config import TrainConfig
+from wganlab.models import Critic, Generator
+
+ARTIFACTS = ("config.json", "run.json", "metrics.jsonl", "learning_curve.png",
+             "samples_by_epoch.png", "report.html", "samples/epoch-001.png")
+
+
+def train_rows(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "g_loss" in r]
+
+
+def finite(row, keys):
+    return all(isinstance(row[k], float) and math.isfinite(row[k]) for k in keys)
+
+
+# Each variant with the term that shows it is really on.
+VARIANTS = {
+    "wgan-clip": (["--preset", "wgan"], "clip_share"),
+    "sngan-hinge": (["--preset", "sngan"], None),
+    "minibatch-discrimination": (["--preset", "wgan-gp", "--minibatch-discrimination"], "gp"),
+    "feature-matching": (["--preset", "wgan-gp", "--feature-matching"], "gp"),
+    "dcgan-minibatch": (["--preset", "dcgan", "--minibatch-discrimination"], None),
+    "seed-feature-matching": (["--preset", "seed", "--feature-matching"], "gp"),
+    "hinge-feature-matching": (["--preset", "sngan", "--feature-matching"], None),
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_variant_trains_end_to_end(name, tmp_path, tiny_flags):
+    flags, extra = VARIANTS[name]
+    run = tmp_path / name
+    assert main(["train", *flags, "--steps", "3", "--log-every", "3", "--out", str(run),
+                 *tiny_flags]) == 0
+    for artifact in ARTIFACTS:
+        assert (run / artifact).stat().st_size > 0, artifact
+    rows = train_rows(run)
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    keys = ["g_loss", "d_loss", "wasserstein", "c_grad_norm", "g_grad_norm"]
+    keys += [extra] if extra else []
+    assert all(finite(r, keys) for r in rows), rows
+    assert "diversity" in rows[-1] and rows[-1]["diversity"] > 0
+
+
+def test_presets_resolve_to_the_papers_settings(tmp_path, capsys):
+    assert main(["train", "--preset", "wgan", "--dry-run", "--out", str(tmp_path / "a")]) == 0
+    wgan = json.loads(capsys.readouterr().out)["train"]
+    assert (wgan["optimizer"], wgan["c_lr"], wgan["clip"], wgan["n_critic"]) == \
+        ("rmsprop", 5e-5, 0.01, 5)
+    assert main(["train", "--preset", "sngan", "--dry-run", "--out", str(tmp_path / "b")]) == 0
+    sngan = json.loads(capsys.readouterr().out)
+    assert sngan["train"]["loss"] == "hinge" and sngan["model"]["spectral_norm"] is True
+
+
+def test_weight_clipping_holds_every_critic_weight_at_the_bound():
+    torch.manual_seed(0)
+    t = TrainConfig(loss="wgan", clip=0.01, optimizer="rmsprop")
+    generator = Generator(8, (1, 8, 8), 8, 1)
+    critic = Critic((1, 8, 8), 4, 1, norm="none", dropout=0.0)
+    opt = torch.optim.RMSprop(critic.parameters(), lr=5e-5)
+    terms, ok = steps.critic_update(t, generator, critic, opt, torch.rand(4, 1, 8, 8) * 2 - 1,
+                                    torch.randn(4, 8), None, "stop")
+    assert ok
+    assert max(p.abs().max().item() for p in critic.parameters()) <= 0.01
+    # Glorot weights start far above 0.01, so most land exactly on the bound.
+    at_bound = sum((p.abs() >= 0.01 * 0.999).sum().item() for p in critic.parameters())
+    total = sum(p.numel() for p in critic.parameters())
+    assert terms["clip_share"].item() == pytest.approx(at_bound / total)
+    assert 0.5 < terms["clip_share"].item() <= 1.0
+
+
+class NaNOnce:
+    """Wraps a loss so that its n-th call returns NaN: a skipped step, made to order."""
+
+    def __init__(self, loss, n):
+        self.loss, self.n, self.calls = loss, n, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        value = self.loss(*args)
+        return value * float("nan") if self.calls == self.n else value
+
+
+@pytest.mark.parametrize("nan_call", [2, 5])  # a middle and the last critic update of step 1
+def test_skipped_critic_update_with_clipping_keeps_training(nan_call, tmp_path, tiny_flags,
+                                                            monkeypatch, capsys):
+    monkeypatch.setattr(steps.losses, "critic_wasserstein",
+                        NaNOnce(steps.losses.critic_wasserstein, nan_call))
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "wgan", "--steps", "2", "--on-nan", "skip",
+                 "--out", str(run), *tiny_flags]) == 0
+    assert "Skipped 1 steps" in capsys.readouterr().out
+    rows = train_rows(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all("clip_share" in r for r in rows)
+    assert max(p.abs().max().item() for p in _critic_weights(run)) <= 0.01
+
+
+def _critic_weights(run):
+    from wganlab import checkpoint
+
+    state = torch.load(checkpoint.list_checkpoints(run)[0], weights_only=True)
+    return [v for k, v in state["critic"].items() if v.is_floating_point()
+            and "running" not in k]
