@@ -123,13 +123,17 @@ def test_falling_class_coverage_is_flagged():
     evals = [{"step": 20, "fid": 90.0, "modes_covered": 8},
              {"step": 40, "fid": 60.0, "modes_covered": 10},
              {"step": 60, "fid": 55.0, "modes_covered": 9},
-             {"step": 80, "fid": 70.0, "modes_covered": 7}]
+             {"step": 80, "fid": 70.0, "modes_covered": 7},
+             {"step": 100, "fid": 75.0, "modes_covered": 6}]
     stream = rows[:40] + [evals[0]] + rows[40:60] + evals[1:]
     flags = health.scan(stream, W_BOUND)
     assert names(flags) == ["collapse"]
-    assert flags[0].step == 80 and "from 10 to 7" in flags[0].hint
-    # A one-class dip is noise.
+    assert flags[0].step == 100 and "from 10 to 6" in flags[0].hint
+    # A one-class dip is noise, and so is one low reading between good ones (seen in real runs).
     assert health.scan(rows + evals[:3], W_BOUND) == []
+    swing = [{"step": s, "fid": 1e3, "modes_covered": m}
+             for s, m in ((40, 7), (80, 7), (120, 5), (160, 8))]
+    assert health.scan(rows + swing, W_BOUND) == []
 
 
 def test_the_monitor_reports_each_kind_once_and_respects_flags_already_logged():

@@ -29,6 +29,7 @@ STALL_RELATIVE = 1e-3  # a loss whose range over the window is below this share 
 DIVERSITY_MIN = 0.15  # generated pairwise distance / real pairwise distance
 DIVERSITY_READINGS = 3  # consecutive low readings before calling it collapse
 COVERAGE_DROP = 2  # classes lost against the best evaluation so far
+COVERAGE_READINGS = 2  # consecutive evaluations that must show the drop
 
 NON_METRIC = {"step", "epoch", "time", "flag", "hint"}
 
@@ -147,10 +148,11 @@ def stalled(s: Stream) -> Flag | None:
 
 def collapse(s: Stream) -> Flag | None:
     covered = _series(s.evals, "modes_covered")
-    if len(covered) >= 2:
-        best = max(v for _, v in covered[:-1])
+    if len(covered) > COVERAGE_READINGS:
+        # Early evaluations swing by a class or two: the drop must hold for several readings.
+        best = max(v for _, v in covered[:-COVERAGE_READINGS])
         step, latest = covered[-1]
-        if latest <= best - COVERAGE_DROP:
+        if all(v <= best - COVERAGE_DROP for _, v in covered[-COVERAGE_READINGS:]):
             return Flag("collapse", step,
                         f"class coverage fell from {best:.0f} to {latest:.0f} classes: the "
                         "generator is dropping modes. Try a Wasserstein loss with a gradient "

@@ -25,6 +25,15 @@ def _critic_norm(kind: str, channels: int, momentum: float, eps: float) -> nn.Mo
     raise ValueError(f"critic norm must be batch, layer, instance or none; got {kind!r}")
 
 
+def _size_factor(height: int, width: int, n_blocks: int) -> int:
+    """How much the stride-2 blocks scale an image; both sizes must divide by it."""
+    factor = 2 ** n_blocks
+    if height % factor or width % factor:
+        raise ValueError(f"image H and W must be divisible by 2**n_blocks = {factor}; "
+                         f"got {height}x{width}")
+    return factor
+
+
 class Generator(nn.Module):
     """z -> dense -> reshape -> transposed convolutions -> tanh image in [-1, 1]."""
 
@@ -33,10 +42,7 @@ class Generator(nn.Module):
                  bn_momentum: float = 0.01, bn_eps: float = 1e-3):
         super().__init__()
         channels, height, width = image_shape
-        factor = 2 ** n_blocks
-        if height % factor or width % factor:
-            raise ValueError(f"image H and W must be divisible by 2**n_blocks = {factor}; "
-                             f"got {height}x{width}")
+        factor = _size_factor(height, width, n_blocks)
         self.z_dim, self.image_shape = z_dim, tuple(image_shape)
         self.hidden = (n_filters, height // factor, width // factor)
         hidden_units = n_filters * self.hidden[1] * self.hidden[2]
@@ -89,10 +95,7 @@ class Critic(nn.Module):
                  spectral_norm: bool = False, minibatch_discrimination: bool = False):
         super().__init__()
         channels, height, width = image_shape
-        factor = 2 ** n_blocks
-        if height % factor or width % factor:
-            raise ValueError(f"image H and W must be divisible by 2**n_blocks = {factor}; "
-                             f"got {height}x{width}")
+        factor = _size_factor(height, width, n_blocks)
         sn = _spectral_norm if spectral_norm else (lambda m: m)
         layers = [sn(nn.Conv2d(channels, n_filters, 5, 1, 2)),
                   _critic_norm(norm, n_filters, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
