@@ -101,6 +101,11 @@ def setup(device_name: str) -> tuple[Shard, torch.device]:
 
 def teardown(shard: Shard) -> None:
     if shard.world > 1 and dist.is_initialized():
+        # No rank leaves before rank 0 has saved: torchrun stops the others when one exits.
+        try:
+            dist.barrier()
+        except RuntimeError:  # a peer is gone already; nothing left to wait for
+            pass
         dist.destroy_process_group()
 
 
