@@ -83,6 +83,7 @@ def train_steps(rank: int, world: int, preset: str, plain: bool, port: int, out:
     if rank == 0:
         torch.save({"weights": torch.stack(history), "noise": noise.get_state()}, out)
     if world > 1:
+        dist.barrier()  # leaving while a peer still talks to us aborts gloo ("terminate called")
         dist.destroy_process_group()
 
 
