@@ -14,15 +14,7 @@ from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty
 from wganlab.runner import EagerStep, Speed, make_runner
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: a second thread only adds waiting (a lot, when the cores are busy).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

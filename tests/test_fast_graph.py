@@ -13,15 +13,7 @@ from fastrun import Run, setup
 from wganlab import fast
 from wganlab.runner import EagerStep
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny tensors: a second thread only adds waiting (a lot, when the cores are busy).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 

@@ -162,6 +162,7 @@ def cmd_distances(args):
 def cmd_generate(args):
     import torch
 
+    from .checkpoint import atomic_write
     from .generate import interpolation_grid, load_generator, sample
     from .plots import grid_png, to_uint8
 
@@ -175,16 +176,11 @@ def cmd_generate(args):
         images, nrow = sample(generator, args.n, cfg.train.z_dist, args.seed, device), 8
     images = to_uint8(images)
     if args.out_dir:
-        from .checkpoint import atomic_write
-        from .plots import grid_png as one_png
-
         for i, img in enumerate(images):
-            data = one_png(img[None], nrow=1)
+            data = grid_png(img[None], nrow=1)
             atomic_write(Path(args.out_dir) / f"{i:05d}.png", lambda f, d=data: f.write(d))
         print(f"Wrote {len(images)} images to {args.out_dir} from {info['checkpoint']}")
     else:
-        from .checkpoint import atomic_write
-
         data = grid_png(images, nrow)
         atomic_write(args.out, lambda f: f.write(data))
         print(f"Wrote {args.out} ({len(images)} images) from {info['checkpoint']}")

@@ -20,20 +20,26 @@ import numpy as np
 LOG2 = math.log(2.0)
 
 
+def _as_vector(values, name: str) -> np.ndarray:
+    """A finite 1-D float array, or ValueError naming the argument."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of numbers: {exc}") from None
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or Inf")
+    return array
+
+
 def _validated(p, q, support=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Check p, q (and support) and return p, q normalised; raise ValueError naming the culprit."""
     arrays = {}
     for name, values in (("p", p), ("q", q)):
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be an array of numbers: {exc}") from None
-        if array.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+        array = _as_vector(values, name)
         if array.size == 0:
             raise ValueError(f"{name} is empty")
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} contains NaN or Inf")
         if np.any(array < 0):
             raise ValueError(f"{name} has negative mass at index {int(np.argmax(array < 0))}")
         total = array.sum()
@@ -45,17 +51,10 @@ def _validated(p, q, support=None) -> tuple[np.ndarray, np.ndarray, np.ndarray |
             f"p and q have different lengths ({arrays['p'].size} and {arrays['q'].size})")
     if support is None:
         return arrays["p"], arrays["q"], None
-    try:
-        positions = np.asarray(support, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"support must be an array of numbers: {exc}") from None
-    if positions.ndim != 1:
-        raise ValueError(f"support must be 1-D, got shape {positions.shape}")
+    positions = _as_vector(support, "support")
     if positions.size != arrays["p"].size:
         raise ValueError(
             f"support has length {positions.size}, p and q have length {arrays['p'].size}")
-    if not np.all(np.isfinite(positions)):
-        raise ValueError("support contains NaN or Inf")
     if np.any(np.diff(positions) <= 0):
         raise ValueError("support must be strictly increasing")
     return arrays["p"], arrays["q"], positions
