@@ -4,10 +4,10 @@ import copy
 
 import torch
 
-from wganlab import fast
 from wganlab.config import apply_overrides, get_preset
 from wganlab.models import build_models
-from wganlab.train import epoch_order, make_optimizer
+from wganlab.training import fast
+from wganlab.training.loop import epoch_order, make_optimizer
 
 CPU = torch.device("cpu")
 

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from wganlab import bench_measure as bench
-from wganlab.bench_baseline import PlainStep
+from wganlab.bench import measure as bench
+from wganlab.bench.baseline import PlainStep
 from wganlab.cli import main
 from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty

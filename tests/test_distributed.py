@@ -20,13 +20,13 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from wganlab import distributed
 from wganlab.config import apply_overrides, get_preset
-from wganlab.distributed import Shard
 from wganlab.errors import ConfigError
 from wganlab.models import build_models
-from wganlab.runner import make_runner
-from wganlab.train import epoch_order, make_optimizer
+from wganlab.training import distributed
+from wganlab.training.distributed import Shard
+from wganlab.training.loop import epoch_order, make_optimizer
+from wganlab.training.runner import make_runner
 
 STEPS = 2
 TOLERANCE = 1e-5  # |two processes - one process| per weight, after STEPS steps (seen: 3e-7)

@@ -3,9 +3,8 @@ import json
 import pytest
 import torch
 
-from wganlab import evaluate
 from wganlab.cli import main
-from wganlab.metrics import Evaluator
+from wganlab.metrics import Evaluator, evaluate
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from fastrun import CPU, Run, setup
-from wganlab import fast
 from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty
-from wganlab.runner import EagerStep, Speed, make_runner
+from wganlab.training import fast
+from wganlab.training.runner import EagerStep, Speed, make_runner
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

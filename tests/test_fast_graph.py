@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from fastrun import Run, setup
-from wganlab import fast
-from wganlab.runner import EagerStep
+from wganlab.training import fast
+from wganlab.training.runner import EagerStep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -124,8 +124,9 @@ class FlagsStep:
 @pytest.mark.parametrize("on_nan", ["stop", "skip"])
 def test_graph_steps_are_checked_when_the_metrics_are_read(on_nan, tmp_path, tiny_flags,
                                                            monkeypatch, capsys):
-    from wganlab import checkpoint, train
+    from wganlab.base import checkpoint
     from wganlab.cli import main
+    from wganlab.training import loop as train
 
     real = train.make_runner
     monkeypatch.setattr(train, "make_runner",

@@ -7,8 +7,8 @@ import random
 import pytest
 import torch
 
-from wganlab import health
-from wganlab.health import HealthMonitor, Stream
+from wganlab.metrics import health
+from wganlab.metrics.health import HealthMonitor, Stream
 
 W_BOUND = health.lipschitz_bound((1, 28, 28))
 
@@ -196,7 +196,7 @@ def test_generate_as_trained_leaves_batchnorm_statistics_alone():
 
 
 def test_the_diversity_statistic_does_not_change_the_run(tmp_path, tiny_flags):
-    from wganlab import checkpoint
+    from wganlab.base import checkpoint
     from wganlab.cli import main
 
     weights = []

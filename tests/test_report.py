@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from wganlab.cli import main
-from wganlab.report import build_report, eval_table, write_report
-from wganlab.report_figures import thin
+from wganlab.reporting.figures import thin
+from wganlab.reporting.report import build_report, eval_table, write_report
 
 IMG = re.compile(r'<img class="[^"]*" src="data:(image/(?:png|gif));base64,([^"]+)" alt="([^"]+)"')
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -168,8 +168,8 @@ def test_report_renders_in_a_real_browser(run, tmp_path):
 def test_colour_samples_animate_too(tmp_path):
     import torch
 
-    from wganlab.plots import grid_png
-    from wganlab.report_figures import samples_gif
+    from wganlab.base.images import grid_png
+    from wganlab.reporting.figures import samples_gif
 
     (tmp_path / "samples").mkdir()
     for epoch in (1, 2, 10):

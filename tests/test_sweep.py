@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from wganlab import sweep as S
+from wganlab.bench import sweep as S
+from wganlab.bench.sweep_table import format_table, mean_std, summarise
 from wganlab.cli import main
+from wganlab.cli import measure as M
 from wganlab.errors import ConfigError
-from wganlab.sweep_table import format_table, mean_std, summarise
 
 TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "16", "--c-filters", "8",
         "--no-progress"]
@@ -66,7 +67,7 @@ def test_command_rejects_bad_input(tmp_path, capsys, monkeypatch):
     assert "unrecognized arguments: --seed 3" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ConfigError, match="distinct"):
-        S._names("dcgan,dcgan")
+        M._names("dcgan,dcgan")
 
 
 def test_an_unfinished_run_is_not_silently_reused(tmp_path):
@@ -133,7 +134,7 @@ class FakeTrain:
         self.reach, self.exit_code, self.calls = reach, exit_code, []
 
     def __call__(self, cfg):
-        from wganlab.train import TrainResult
+        from wganlab.training.loop import TrainResult
 
         self.calls.append((cfg.preset, cfg.train.seed, cfg.train.steps, cfg.train.minutes))
         out = Path(cfg.run.out)
@@ -146,10 +147,10 @@ class FakeTrain:
 
 
 def test_runs_that_went_further_are_retrained_to_equal_steps(tmp_path, monkeypatch):
-    import wganlab.train
+    import wganlab.training.loop
 
     fake = FakeTrain({"wgan-gp": 4, "dcgan": 10})
-    monkeypatch.setattr(wganlab.train, "train", fake)
+    monkeypatch.setattr(wganlab.training.loop, "train", fake)
     sweep = S.Sweep(["wgan-gp", "dcgan"], [1, 2], 0.5, tmp_path, {"run": {"dataset": "mnist"}})
 
     def evaluate(run):
@@ -170,10 +171,10 @@ def test_runs_that_went_further_are_retrained_to_equal_steps(tmp_path, monkeypat
 
 
 def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path, monkeypatch):
-    import wganlab.train
+    import wganlab.training.loop
 
     fake = FakeTrain({"dcgan": 3})
-    monkeypatch.setattr(wganlab.train, "train", fake)
+    monkeypatch.setattr(wganlab.training.loop, "train", fake)
     sweep = S.Sweep(["dcgan"], [1], 0.5, tmp_path, {})
     assert S.run_sweep(sweep, lambda run: {"fid": 1.0}) == 0
     assert S.run_sweep(sweep, lambda run: {"fid": 1.0}) == 0
@@ -184,10 +185,10 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(tmp_path, monkeypa
 
 
 def test_an_interrupted_run_stops_the_sweep_with_its_exit_code(tmp_path, monkeypatch):
-    import wganlab.train
+    import wganlab.training.loop
 
     fake = FakeTrain({"dcgan": 3}, exit_code=130)
-    monkeypatch.setattr(wganlab.train, "train", fake)
+    monkeypatch.setattr(wganlab.training.loop, "train", fake)
     sweep = S.Sweep(["dcgan"], [1, 2], 0.5, tmp_path, {})
     assert S.run_sweep(sweep, lambda run: {}) == 130
     assert len(fake.calls) == 1 and not (tmp_path / "sweep.json").exists()

@@ -3,7 +3,7 @@ import json
 import torch
 from PIL import Image
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 from wganlab.cli import main
 
 ROW_KEYS = {"step", "epoch", "time", "g_loss", "d_loss", "d_real", "d_fake", "gp", "wasserstein"}

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from wganlab import steps
 from wganlab.cli import main
 from wganlab.config import TrainConfig
 from wganlab.models import Critic, Generator
+from wganlab.training import steps
 
 ARTIFACTS = ("config.json", "run.json", "metrics.jsonl", "learning_curve.png",
              "samples_by_epoch.png", "report.html", "samples/epoch-001.png")
@@ -107,7 +107,7 @@ def test_skipped_critic_update_with_clipping_keeps_training(nan_call, tmp_path, 
 
 
 def _critic_weights(run):
-    from wganlab import checkpoint
+    from wganlab.base import checkpoint
 
     state = torch.load(checkpoint.list_checkpoints(run)[0], weights_only=True)
     return [v for k, v in state["critic"].items() if v.is_floating_point()

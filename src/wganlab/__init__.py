@@ -20,6 +20,6 @@ __all__ = [
 
 def train(cfg, resume=False):
     """Train a run from a Config; see wganlab.train.train."""
-    from .train import train as _train
+    from .training.loop import train as _train
 
     return _train(cfg, resume)

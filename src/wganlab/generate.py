@@ -9,7 +9,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from . import checkpoint
+from .base import checkpoint
+from .base.files import atomic_write
 from .config import Config, validate
 from .data import sample_z
 from .errors import CheckpointError, ConfigError
@@ -76,7 +77,7 @@ def export(source: str | Path, out: str | Path, checkpoint_path=None) -> Path:
     tensors = {k: v.contiguous() for k, v in generator.state_dict().items()}
     meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator"}
     data = save(tensors, metadata=meta)
-    return checkpoint.atomic_write(out, lambda f: f.write(data))
+    return atomic_write(out, lambda f: f.write(data))
 
 
 def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:

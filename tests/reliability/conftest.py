@@ -11,8 +11,8 @@ from wganlab import cli as cli_module
 
 from .runs import PER_EPOCH, train_argv
 
-# The module: `wganlab.train` is also the name of the function the package exports.
-train_module = importlib.import_module("wganlab.train")
+# The training loop module (the package exports a function named `train`).
+train_module = importlib.import_module("wganlab.training.loop")
 
 # Straight runs the resumed ones are compared with: two epochs of wgan-gp; one epoch and a
 # bit of the seed preset (its epochs are 64 steps long).

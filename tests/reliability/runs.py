@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 
 # A network small enough that a step takes milliseconds: 8x8 images, a few channels.
 TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "8", "--c-filters", "4",

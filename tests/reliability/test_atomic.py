@@ -9,7 +9,7 @@ import io
 import pytest
 import torch
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 from wganlab.errors import CheckpointError
 
 from .runs import finish, spawn, state_at, steps_on_disk, train_argv, wait_for

@@ -10,7 +10,7 @@ import tempfile
 
 import torch
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 
 from .runs import steps_on_disk, train_argv
 

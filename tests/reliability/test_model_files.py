@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 from wganlab.errors import CheckpointError
 
 from .runs import TINY
@@ -173,4 +173,4 @@ def test_every_load_in_src_is_weights_only():
     assert len(files) > 10
     found = [hit for f in files for hit in unsafe_loads(f.read_text(), str(f.relative_to(SRC)))]
     assert found == [], f"torch.load without weights_only=True (or pickle) at {found}"
-    assert "torch.load(" in (SRC / "wganlab" / "checkpoint.py").read_text()
+    assert "torch.load(" in (SRC / "wganlab" / "base" / "checkpoint.py").read_text()

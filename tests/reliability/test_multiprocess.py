@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 
 from .runs import TINY, child_env, count_loss_rows, loss_rows, steps_on_disk, wait_for
 

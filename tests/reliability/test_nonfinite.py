@@ -12,13 +12,14 @@ import pytest
 import torch
 from torch import nn
 
-from wganlab import checkpoint, losses
+from wganlab import losses
+from wganlab.base import checkpoint
 from wganlab.errors import NonFiniteError
 
 from .runs import loss_rows, steps_on_disk, train_argv
 
-# The module: `wganlab.train` is also the name of the function the package exports.
-train_module = importlib.import_module("wganlab.train")
+# The training loop module (the package exports a function named `train`).
+train_module = importlib.import_module("wganlab.training.loop")
 
 
 def nan_on_call(fn, call: int, replace):

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 
 from .conftest import REFERENCE_STEPS
 from .runs import (

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from wganlab import checkpoint
+from wganlab.base import checkpoint
 
 from .conftest import REFERENCE_STEPS
 from .runs import (

@@ -17,10 +17,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from . import config as C
-from .checkpoint import atomic_write
-from .errors import ConfigError
-from .health import number, read_rows
+from .. import config as C
+from ..base.files import write_json
+from ..errors import ConfigError
+from ..metrics.health import number, read_rows
 from .sweep_table import format_table, plot_sweep, summarise
 
 RESULT = "sweep_result.json"
@@ -53,7 +53,7 @@ def run_config(sweep: Sweep, preset: str, seed: int, steps: int | None) -> C.Con
 def train_and_evaluate(cfg: C.Config, evaluate: Evaluate) -> dict | int:
     """Train one run (or reuse it if a sweep already finished it) and evaluate its last
     checkpoint. Returns the result record, or the exit code of an interrupted run."""
-    from .train import train  # here: `wganlab --help` need not load the training stack
+    from ..training.loop import train  # here: `wganlab --help` need not load the training stack
 
     out = Path(cfg.run.out)
     wanted = json.loads(cfg.to_json())  # before training fills in the image shape
@@ -118,19 +118,15 @@ def run_sweep(sweep: Sweep, evaluate: Evaluate | None = None) -> int:
     return 0
 
 
-def write_json(path: Path, obj: dict) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
-
-
 # Evaluation, through one function so the sweep does not depend on how it is done.
 
 def make_evaluate(sweep: Sweep) -> Evaluate:
     """wganlab.evaluate's evaluate_run: the run's newest checkpoint, `eval_samples` generated
     images against the whole test split (its features are computed once per process); it
     writes RUN/eval.json, which the run's report then shows."""
-    from .evaluate import evaluate_run
-    from .report import write_report
-    from .runtime import pick_device
+    from ..base.device import pick_device
+    from ..metrics.evaluate import evaluate_run
+    from ..reporting.report import write_report
 
     device = str(pick_device(sweep.overrides.get("run", {}).get("device", "auto")))
 
@@ -141,55 +137,3 @@ def make_evaluate(sweep: Sweep) -> Evaluate:
         return record
 
     return evaluate
-
-
-# The command.
-
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for name in names:
-        if name not in C.PRESETS:
-            raise ConfigError(f"--presets: unknown preset {name!r}; choose from "
-                              f"{', '.join(C.PRESETS)}")
-    if not names or len(set(names)) != len(names):
-        raise ConfigError(f"--presets: give distinct preset names, comma-separated; got {text!r}")
-    return names
-
-
-def cmd_sweep(args) -> int:
-    from .cli import overrides_from
-
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds: must be >= 1; got {args.seeds}")
-    if args.minutes <= 0:
-        raise ConfigError(f"--minutes: must be > 0; got {args.minutes}")
-    if args.eval_samples < 2:
-        raise ConfigError(f"--eval-samples: must be >= 2; got {args.eval_samples}")
-    overrides = overrides_from(args)
-    # One data set for all: presets differ in theirs (the tutorial's `seed` is MNIST).
-    overrides.setdefault("run", {}).setdefault("dataset", "fashion-mnist")
-    sweep = Sweep(_names(args.presets), list(range(1, args.seeds + 1)), args.minutes,
-                  Path(args.out), overrides, not args.no_equal_steps, args.eval_samples)
-    return run_sweep(sweep)
-
-
-def register(sub) -> None:
-    from .cli import add_config_flags
-
-    # No abbreviations: --seed would otherwise quietly mean --seeds.
-    p = sub.add_parser("sweep", allow_abbrev=False,
-                       help="train presets x seeds for equal wall time and compare FID, KID "
-                            "and class coverage")
-    p.add_argument("--presets", default="seed,wgan-gp,dcgan",
-                   help="comma-separated presets (default seed,wgan-gp,dcgan)")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 1..N per preset (default 3)")
-    p.add_argument("--minutes", type=float, default=5.0,
-                   help="training wall time of every run, in minutes (default 5)")
-    p.add_argument("--out", default="runs/sweep", help="sweep directory (default runs/sweep)")
-    p.add_argument("--eval-samples", type=int, default=5000,
-                   help="generated (and test) images per evaluation (default 5000)")
-    p.add_argument("--no-equal-steps", action="store_true",
-                   help="skip the equal-steps comparison (it retrains runs that went further)")
-    # Every config flag applies to all runs, but those the sweep sets itself.
-    add_config_flags(p, skip=frozenset({"seed", "minutes", "steps", "epochs", "out"}))
-    p.set_defaults(func=cmd_sweep)

@@ -16,22 +16,21 @@ torch.profiler's allocation events during the first step (optimizer-state creati
 from __future__ import annotations
 
 import copy
-import json
 import statistics
 import time
 import types
-from pathlib import Path
 
 import torch
 
-from .bench_baseline import PlainStep, check_recipe
-from .bench_measure import cpu_step_peak_bytes, flop_counter, load_average, machine_info
-from .config import apply_overrides, get_preset
-from .data import load_dataset
-from .errors import ConfigError
-from .fast import WARMUP_STEPS
-from .models import build_models
-from .runner import Speed, fit_threads, make_runner
+from ..base.device import fit_threads
+from ..config import apply_overrides, get_preset
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..models import build_models
+from ..training.fast import WARMUP_STEPS
+from ..training.runner import Speed, make_runner
+from .baseline import PlainStep, check_recipe
+from .measure import cpu_step_peak_bytes, flop_counter, load_average, machine_info
 
 DEFAULTS = dict(presets=["seed", "wgan-gp"], batch_sizes=[128, 1024], repeats=3, steps=2,
                 dataset="fashion-mnist")
@@ -49,7 +48,7 @@ class Variant:
     """One way of running the step, with its own copy of the networks and optimizers."""
 
     def __init__(self, name, cfg, G, C, images, device, speed: Speed | None, warmup: int):
-        from .train import make_optimizer
+        from ..training.loop import make_optimizer
 
         self.name, self.device, self.n_warmup = name, device, warmup
         G, C = copy.deepcopy(G).to(device), copy.deepcopy(C).to(device)
@@ -214,51 +213,3 @@ def run_bench(opts) -> dict:
     settings = {k: getattr(opts, k) for k in ("repeats", "steps", "warmup", "dataset", "bf16",
                                               "g_filters", "c_filters")}
     return {"machine": machine_info(opts.devices), "settings": settings, "cases": cases}
-
-
-def cmd_bench(args) -> int:
-    if args.quick:
-        for k, v in QUICK.items():
-            if getattr(args, k) is None:
-                setattr(args, k, v)
-    for k, v in DEFAULTS.items():
-        if getattr(args, k) is None:
-            setattr(args, k, v)
-    if args.devices is None:
-        args.devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-    if args.warmup is None:
-        args.warmup = WARMUP_STEPS + 2 if "cuda" in args.devices else 1
-    for name in ("repeats", "steps", "warmup"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"--{name}: must be >= 1; got {getattr(args, name)}")
-    report = run_bench(args)
-    table = markdown(report)
-    print(table, end="")
-    for path, text in ((args.json, json.dumps(report, indent=2)), (args.markdown, table)):
-        if path:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(text)
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("bench", help="time the training step against a plain PyTorch step")
-    p.add_argument("--presets", nargs="+", help="default: seed wgan-gp")
-    p.add_argument("--batch-sizes", nargs="+", type=int, help="default: 128 1024")
-    p.add_argument("--devices", nargs="+", help="default: cpu, and cuda when there is one")
-    p.add_argument("--repeats", type=int, help="interleaved timing rounds (default 3)")
-    p.add_argument("--steps", type=int, help="steps per variant per round (default 2)")
-    p.add_argument("--warmup", type=int, default=None,
-                   help="untimed steps first (default 5 with cuda, else 1)")
-    p.add_argument("--dataset", help="default: fashion-mnist; random: 60,000 random 28x28 images")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--g-filters", type=int, default=None, help="override the preset's")
-    p.add_argument("--c-filters", type=int, default=None, help="override the preset's")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (default: the CPUs this process may use)")
-    p.add_argument("--bf16", action="store_true", help="also time ours with bf16 autocast")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny networks, batch 8, CPU, one step per round (a smoke test)")
-    p.add_argument("--json", help="write the full report here")
-    p.add_argument("--markdown", help="write the table here")
-    p.set_defaults(func=cmd_bench)

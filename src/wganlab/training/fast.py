@@ -40,8 +40,8 @@ import sys
 
 import torch
 
-from .config import Config
-from .data import sample_z, to_float
+from ..config import Config
+from ..data import sample_z, to_float
 from .steps import clip_weights, critic_terms, generator_loss, generator_terms
 
 WARMUP_STEPS = 3

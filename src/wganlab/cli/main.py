@@ -3,124 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import math
-import os
 import sys
-import typing
 from pathlib import Path
 
-from . import config as C
-from .errors import CheckpointError, ConfigError, DataError, NonFiniteError
-
-DEFAULT_PRESET = "wgan-gp"
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2, no usage wall
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _finite(text: str) -> float:
-    """A float flag's value; inf and nan are refused (no setting here means "unlimited")."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number; got {text!r}")
-    return value
-
-
-def _shape(text: str) -> tuple[int, int, int]:
-    parts = text.replace("x", ",").split(",")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected C,H,W such as 1,28,28; got {text!r}") from None
-    if len(shape) != 3:
-        raise argparse.ArgumentTypeError(f"expected three sizes C,H,W; got {text!r}")
-    return shape
-
-
-def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozenset()) -> None:
-    """One flag per config field (but those in `skip`); defaults are suppressed so only given
-    flags override."""
-    for section, kind in C.SECTIONS.items():
-        group = parser.add_argument_group(f"{section} config")
-        hints = typing.get_type_hints(kind)
-        for f in dataclasses.fields(kind):
-            if f.name in skip:
-                continue
-            flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
-            kw = dict(dest=f"{section}.{f.name}", default=argparse.SUPPRESS,
-                      help=f.metadata["help"], choices=f.metadata.get("choices"))
-            if hint.startswith("bool") or hint == "<class 'bool'>":
-                kw.update(action=argparse.BooleanOptionalAction)
-            elif "tuple[int, int, int]" in hint:
-                kw.update(type=_shape, metavar="C,H,W")
-            elif "tuple[float, float]" in hint:
-                kw.update(type=_finite, nargs=2, metavar=("B1", "B2"))
-            elif "float" in hint:
-                kw.update(type=_finite, metavar="X")
-            elif "int" in hint:
-                kw.update(type=int, metavar="N")
-            elif not kw["choices"]:
-                kw.update(metavar="TEXT")
-            group.add_argument(flag, **kw)
-
-
-def overrides_from(args: argparse.Namespace) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for key, value in vars(args).items():
-        if "." in key:
-            section, name = key.split(".", 1)
-            out.setdefault(section, {})[name] = tuple(value) if isinstance(value, list) else value
-    return out
-
-
-def resolve_config(args: argparse.Namespace) -> tuple[Config, bool | str]:
-    """The preset plus the given flags; with --resume, the run's saved config plus the flags."""
-    import json
-
-    overrides = overrides_from(args)
-    resume = getattr(args, "resume", None)
-    if resume is not None:
-        out = Path(overrides.get("run", {}).get("out") or _checkpoint_run_dir(resume))
-        saved = out / "config.json"
-        if saved.exists():
-            cfg = C.Config.from_dict(json.loads(saved.read_text()))
-            if args.preset is not None and args.preset != cfg.preset:
-                raise ConfigError(f"--preset: the run being resumed is {cfg.preset!r}")
-            C.check_resume(cfg, overrides)
-            overrides.setdefault("run", {})["out"] = str(out)
-            return C.apply_overrides(cfg, overrides), (resume if resume != "latest" else True)
-        if resume == "latest":
-            print(f"{out} holds no run yet; starting a new one")
-    cfg = C.apply_overrides(C.get_preset(args.preset or DEFAULT_PRESET), overrides)
-    if "out" not in overrides.get("run", {}):
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank must name the same folder
-            raise ConfigError("--out: give the run directory explicitly under torchrun")
-        cfg.run.out = _fresh_dir(Path("runs") / cfg.preset)
-    # A checkpoint path is always loaded (and checked against this config), never ignored.
-    return C.validate(cfg), (resume if resume not in (None, "latest") else bool(resume))
-
-
-def _checkpoint_run_dir(resume: str) -> str:
-    if resume == "latest":
-        raise ConfigError("--resume: give the run with --out RUN, or a checkpoint path")
-    return str(Path(resume).resolve().parent.parent)
-
-
-def _fresh_dir(base: Path) -> str:
-    n, path = 1, base
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return str(path)
-
-
-Config = C.Config
+from .. import config as C
+from ..errors import CheckpointError, ConfigError, DataError, NonFiniteError
+from . import measure
+from .flags import DEFAULT_PRESET, Parser, add_config_flags, overrides_from, resolve_config
 
 
 def cmd_train(args):
@@ -128,8 +17,8 @@ def cmd_train(args):
     if args.dry_run:
         print(cfg.to_json())
         return 0
-    from .runner import Speed
-    from .train import train
+    from ..training.loop import train
+    from ..training.runner import Speed
 
     result = train(cfg, resume, Speed(cuda_graph=args.cuda_graph, bf16=args.bf16))
     print(f"Run directory: {result.run_dir} (step {result.step})")
@@ -139,9 +28,9 @@ def cmd_train(args):
 def cmd_summary(args):
     import torch
 
-    from .data import native_shape
-    from .models import build_models
-    from .summary import summary
+    from ..data import native_shape
+    from ..models import build_models
+    from ..summary import summary
 
     cfg = C.validate(C.apply_overrides(C.get_preset(args.preset or DEFAULT_PRESET),
                                        overrides_from(args)))
@@ -153,7 +42,7 @@ def cmd_summary(args):
 
 
 def cmd_distances(args):
-    from .distances import report
+    from ..distances import report
 
     print(report())
     return 0
@@ -162,9 +51,9 @@ def cmd_distances(args):
 def cmd_generate(args):
     import torch
 
-    from .checkpoint import atomic_write
-    from .generate import interpolation_grid, load_generator, sample
-    from .plots import grid_png, to_uint8
+    from ..base.files import atomic_write
+    from ..base.images import grid_png, to_uint8
+    from ..generate import interpolation_grid, load_generator, sample
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     generator, cfg, info = load_generator(args.model or args.run, args.checkpoint, device)
@@ -188,7 +77,7 @@ def cmd_generate(args):
 
 
 def cmd_plot(args):
-    from .plots import redraw
+    from ..reporting.plots import redraw
 
     for path in redraw(args.run):
         print(f"Wrote {path}")
@@ -196,7 +85,7 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
-    from .generate import export
+    from ..generate import export
 
     print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
     return 0
@@ -251,17 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
 
-    for register in _extra_commands():
+    for register in (measure.register_evaluate, measure.register_bench,
+                     measure.register_report, measure.register_sweep):
         register(sub)
     return parser
-
-
-def _extra_commands():
-    """Commands that live beside their library code (evaluation, benchmarks, reports)."""
-    import importlib
-
-    modules = ("wganlab.evaluate", "wganlab.bench", "wganlab.report", "wganlab.sweep")
-    return [importlib.import_module(name).register for name in modules]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from ..metrics.health import Flag, number
 from . import plots
-from .health import Flag, number
 
 plt = plots.plt  # matplotlib with the Agg backend, as plots.py set it up
 

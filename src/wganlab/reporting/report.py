@@ -13,9 +13,17 @@ import json
 import math
 from pathlib import Path
 
-from .checkpoint import atomic_write
-from .errors import ConfigError
-from .health import Flag, is_eval_row, lipschitz_bound, logged_flags, number, read_rows, scan
+from ..base.files import atomic_write
+from ..errors import ConfigError
+from ..metrics.health import (
+    Flag,
+    is_eval_row,
+    lipschitz_bound,
+    logged_flags,
+    number,
+    read_rows,
+    scan,
+)
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; }
@@ -114,7 +122,7 @@ def _summary(cfg: dict, info: dict, train_rows: list[dict]) -> dict:
 
 def build_report(run_dir: str | Path) -> str:
     """The report of a run directory as one HTML string."""
-    from . import report_figures as figs  # matplotlib: loaded when a report is written
+    from . import figures as figs  # matplotlib: loaded when a report is written
 
     run_dir = Path(run_dir)
     cfg = _load_json(run_dir / "config.json")
@@ -167,15 +175,3 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     page = build_report(run_dir).encode("utf-8")
     return atomic_write(Path(out) if out else Path(run_dir) / "report.html",
                         lambda f: f.write(page))
-
-
-def cmd_report(args) -> int:
-    print(f"Wrote {write_report(args.run, args.out)}")
-    return 0
-
-
-def register(sub) -> None:
-    p = sub.add_parser("report", help="write RUN/report.html: curves, samples, health, metrics")
-    p.add_argument("run", help="run directory")
-    p.add_argument("--out", help="where to write the HTML (default RUN/report.html)")
-    p.set_defaults(func=cmd_report)

@@ -11,9 +11,9 @@ import contextlib
 import torch
 from torch import nn
 
-from . import losses
-from .config import TrainConfig
-from .errors import NonFiniteError
+from .. import losses
+from ..config import TrainConfig
+from ..errors import NonFiniteError
 
 
 @contextlib.contextmanager

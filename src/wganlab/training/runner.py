@@ -8,14 +8,14 @@ strings saying how it runs and, when eager on CUDA, why.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass
 
 import torch
 
+from ..base.device import fit_threads
+from ..config import Config
+from ..data import sample_z, to_float
 from . import distributed, fast
-from .config import Config
-from .data import sample_z, to_float
 from .distributed import Shard
 from .steps import critic_update, generator_update, shared_update
 
@@ -106,18 +106,6 @@ class EagerStep:
         terms["nonfinite"] = self.flags[ok]
         self.last_real = real
         return terms
-
-
-def fit_threads() -> int:
-    """Use the CPUs this process may run on, unless OMP_NUM_THREADS says otherwise.
-
-    PyTorch counts the machine's cores; in a container limited to fewer, that oversubscribes.
-    """
-    if "OMP_NUM_THREADS" not in os.environ and hasattr(os, "sched_getaffinity"):
-        allowed = len(os.sched_getaffinity(0))
-        if torch.get_num_threads() > allowed:
-            torch.set_num_threads(allowed)
-    return torch.get_num_threads()
 
 
 def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,

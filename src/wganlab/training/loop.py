@@ -10,15 +10,21 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import __version__, checkpoint, distributed, health
-from .config import Config, validate
-from .data import load_dataset, sample_z
-from .errors import CheckpointError, ConfigError, NonFiniteError
-from .models import build_models
-from .plots import grid_png, make_grid, redraw, to_uint8
-from .report import write_report
+from .. import __version__
+from ..base import checkpoint
+from ..base.device import seed_everything
+from ..base.files import atomic_write, write_json
+from ..base.images import grid_png, make_grid, to_uint8
+from ..config import Config, validate
+from ..data import load_dataset, sample_z
+from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..metrics import health
+from ..models import build_models
+from ..reporting.plots import redraw
+from ..reporting.report import write_report
+from . import distributed
 from .runner import Speed, make_runner
-from .runtime import MetricsLog, StopSignals, seed_everything
+from .runtime import MetricsLog, StopSignals
 
 N_FIXED = 64  # fixed-z samples drawn every epoch
 
@@ -56,10 +62,6 @@ def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
     """The data order of an epoch depends only on (seed, epoch), so a resume needs no state."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=g).to(device)
-
-
-def write_json(path: Path, obj: dict) -> None:
-    checkpoint.atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
 
 
 def prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
@@ -162,7 +164,7 @@ def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> Tr
         png = grid_png(images)
         if tb is not None:
             tb.add_image("samples", make_grid(images), step, dataformats="HWC")
-        checkpoint.atomic_write(out / "samples" / f"epoch-{epoch:03d}.png",
+        atomic_write(out / "samples" / f"epoch-{epoch:03d}.png",
                                 lambda f: f.write(png))
 
     log = MetricsLog(out / "metrics.jsonl", truncate_after_step=step) if main else None
@@ -205,8 +207,8 @@ def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> Tr
         """FID, KID and class coverage of eval_n samples; returns the seconds it took."""
         if not main:
             return 0.0
-        from .compare import fid_plot
-        from .evaluate import evaluate_images, sample_uint8
+        from ..metrics.compare import fid_plot
+        from ..metrics.evaluate import evaluate_images, sample_uint8
 
         began = time.time()
         generator.eval()

@@ -9,12 +9,10 @@ that names any other callable is refused even where torch's own allow-list was w
 
 from __future__ import annotations
 
-import os
 import pickle
 import pickletools
 import random
 import re
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -22,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import CheckpointError, NonFiniteError
+from ..errors import CheckpointError, NonFiniteError
+from .files import atomic_write
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
 STALE = re.compile(r"^\.step-\d{8}\.pt\..*\.tmp$")  # left by a writer killed mid-write
@@ -64,51 +63,6 @@ def set_rng_state(state: dict, data_rng: torch.Generator) -> None:
                          n["has_gauss"], n["gauss"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write) -> Path:
-    """Call write(file) on a temporary file beside `path`, fsync it, then rename it over `path`.
-
-    A crash or a full disk leaves the previous file intact and no partial file under `path`.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
-        raise
-    _fsync_dir(path.parent)
-    return path
 
 
 def non_finite(state, prefix: str = "") -> list[str]:

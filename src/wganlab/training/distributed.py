@@ -36,8 +36,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError
-from .runtime import pick_device
+from ..base.device import pick_device
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)

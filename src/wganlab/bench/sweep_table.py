@@ -63,7 +63,7 @@ def format_table(summary: dict, minutes: float, steps: int | None) -> str:
 
 def plot_sweep(summary: dict, path: Path, minutes: float, steps: int | None) -> None:
     """FID, KID and classes covered per preset: one bar per condition, seeds' std as error."""
-    from .plots import plt
+    from ..reporting.plots import plt
 
     metrics = [(key, title) for key, title, _ in COLUMNS if key in ("fid", "kid_mean",
                                                                     "modes_covered")]

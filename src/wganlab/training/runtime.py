@@ -1,45 +1,14 @@
-"""What a training run needs around the loop: device choice, seeding, signals, the metrics log."""
+"""What a training run needs around the loop: signals and the metrics log."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-import random
 import signal
 from pathlib import Path
 
-import numpy as np
 import torch
-
-from .errors import ConfigError
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as e:
-        raise ConfigError(f"--device: {name!r} is not a device (auto, cpu, cuda, cuda:N, mps)") \
-            from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device: cuda asked for, but PyTorch sees no CUDA device")
-    return device
-
-
-def seed_everything(seed: int, deterministic: bool = False) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
 
 
 class StopSignals:

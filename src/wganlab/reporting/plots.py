@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
@@ -12,50 +11,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 
-PAD = 2
+from ..base.images import tiles  # noqa: E402
+
 EPOCH_PNG = re.compile(r"^epoch-(\d{3,})\.png$")
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] floats -> uint8 (N, C, H, W)."""
-    return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = PAD) -> np.ndarray:
-    """uint8 (N, C, H, W) -> one (H', W', C) array of tiles separated by `pad` black pixels."""
-    n, c, h, w = images.shape
-    ncol = min(nrow, n)
-    nrows = -(-n // ncol)
-    grid = np.zeros((pad + nrows * (h + pad), pad + ncol * (w + pad), c), np.uint8)
-    for i, img in enumerate(images.numpy()):
-        r, col = divmod(i, ncol)
-        y, x = pad + r * (h + pad), pad + col * (w + pad)
-        grid[y:y + h, x:x + w] = img.transpose(1, 2, 0)
-    return grid
-
-
-def grid_png(images: torch.Tensor, nrow: int = 8) -> bytes:
-    grid = make_grid(images, nrow)
-    img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def tiles(png_path: Path, tile_hw: tuple[int, int], count: int, nrow: int = 8) -> list:
-    """Read the first `count` tiles back from a grid written by grid_png."""
-    grid = np.asarray(Image.open(png_path))
-    h, w = tile_hw
-    out = []
-    for i in range(count):
-        r, col = divmod(i, nrow)
-        y, x = PAD + r * (h + PAD), PAD + col * (w + PAD)
-        if y + h <= grid.shape[0] and x + w <= grid.shape[1]:
-            out.append(grid[y:y + h, x:x + w])
-    return out
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

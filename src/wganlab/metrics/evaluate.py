@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoint
-from .data import load_dataset
-from .metrics import compute_all, extract_features, fid_bootstrap, get_evaluator
+from ..base import checkpoint
+from ..base.files import atomic_write
+from ..data import load_dataset
+from . import compute_all, extract_features, fid_bootstrap, get_evaluator
 
 _REFERENCE_CACHE: dict = {}
 
@@ -63,8 +64,8 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
 
 @torch.no_grad()
 def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> torch.Tensor:
-    from .generate import sample
-    from .plots import to_uint8
+    from ..base.images import to_uint8
+    from ..generate import sample
 
     return to_uint8(sample(generator, n, z_dist, seed, device))
 
@@ -72,7 +73,7 @@ def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> tor
 def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
                  bootstrap: int = 0, device="cpu", split: str = "test") -> dict:
     """Sample a run's generator, evaluate it against the test split, write RUN/eval.json."""
-    from .generate import load_generator
+    from ..generate import load_generator
 
     generator, cfg, info = load_generator(run, checkpoint_path, device)
     fake = sample_uint8(generator, n, cfg.train.z_dist, seed, device)
@@ -82,7 +83,7 @@ def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: i
                   step=info["step"], train_seconds=_train_seconds(info["checkpoint"]))
     run_dir = Path(run) if Path(run).is_dir() else Path(info["checkpoint"]).parent.parent
     if run_dir.joinpath("config.json").exists():
-        checkpoint.atomic_write(run_dir / "eval.json",
+        atomic_write(run_dir / "eval.json",
                                 lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
     return record
 
@@ -144,76 +145,3 @@ def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 10 else f"{v:.2f}"
     return str(v)
-
-
-def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="FID, KID, precision/recall, coverage with provenance")
-    p.add_argument("run", nargs="?", help="run directory, checkpoint or .safetensors export")
-    p.add_argument("--real", metavar="DATASET", help="the floor: training vs test split")
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
-    p.add_argument("--n", type=int, default=10_000, help="samples to generate")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B",
-                   help="B bootstrap resamples for a 95%% FID interval")
-    p.add_argument("--split", default="test", choices=["test", "train"])
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=_cmd_evaluate)
-
-    p = sub.add_parser("train-evaluator", help="train the small CNN evaluator of a data set")
-    p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist", "synthetic"])
-    p.add_argument("--out", help="weights file (default: the user cache)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir")
-    p.set_defaults(func=_cmd_train_evaluator)
-
-    p = sub.add_parser("compare", help="one table and one FID plot for several evaluated runs")
-    p.add_argument("runs", nargs="+")
-    p.add_argument("--out", default=".", help="folder for compare.md, .csv and compare_fid.png")
-    p.set_defaults(func=_cmd_compare)
-
-
-def _device(name: str) -> str:
-    from .runtime import pick_device
-
-    return str(pick_device(name))
-
-
-def _cmd_evaluate(args) -> int:
-    from .errors import ConfigError
-
-    if args.n < 2:
-        raise ConfigError(f"--n: must be >= 2; got {args.n}")
-    if args.bootstrap < 0:
-        raise ConfigError(f"--bootstrap: must be >= 0; got {args.bootstrap}")
-    device = _device(args.device)
-    if args.real:
-        record = evaluate_real(args.real, args.n, args.seed, device=device)
-    elif args.run:
-        record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
-                              device, args.split)
-    else:
-        raise ConfigError("evaluate: give a RUN or --real DATASET")
-    print(format_table([record]))
-    return 0
-
-
-def _cmd_train_evaluator(args) -> int:
-    from .metrics import train_evaluator
-    from .metrics.evaluator import cache_dir, weights_filename
-
-    out = args.out or cache_dir() / weights_filename(args.dataset)
-    info = train_evaluator(args.dataset, out, epochs=args.epochs, seed=args.seed,
-                           data_dir=args.data_dir, progress=print)
-    print(f"Wrote {out}: test accuracy {info['test_accuracy']:.4f}, sha256 {info['sha256']}")
-    return 0
-
-
-def _cmd_compare(args) -> int:
-    from .compare import compare
-
-    table, warnings = compare(args.runs, args.out)
-    print(table)
-    for w in warnings:
-        print(w)
-    return 0

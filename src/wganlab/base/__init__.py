@@ -1,0 +1,1 @@
+"""Files, checkpoints, devices and pixels: the layer below training and measuring."""

@@ -1,0 +1,50 @@
+"""Device choice, CPU threads and seeding: shared by training, generation and measuring."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ConfigError(f"--device: {name!r} is not a device (auto, cpu, cuda, cuda:N, mps)") \
+            from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device: cuda asked for, but PyTorch sees no CUDA device")
+    return device
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def fit_threads() -> int:
+    """Use the CPUs this process may run on, unless OMP_NUM_THREADS says otherwise.
+
+    PyTorch counts the machine's cores; in a container limited to fewer, that oversubscribes.
+    """
+    if "OMP_NUM_THREADS" not in os.environ and hasattr(os, "sched_getaffinity"):
+        allowed = len(os.sched_getaffinity(0))
+        if torch.get_num_threads() > allowed:
+            torch.set_num_threads(allowed)
+    return torch.get_num_threads()
