@@ -29,8 +29,9 @@ from wganlab.cli import main as cli_main
 from wganlab.config import apply_overrides, get_preset
 from wganlab.models import build_models
 from wganlab.training import fast
-from wganlab.training.loop import epoch_order, make_optimizer
+from wganlab.training.optim import make_optimizer
 from wganlab.training.runner import EagerStep, Speed, make_runner
+from wganlab.training.schedule import epoch_order
 
 RECIPES = {  # name: (preset, model overrides, train overrides, compared exactly?)
     "seed": ("seed", {"dropout": 0.0}, {}, True),

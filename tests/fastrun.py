@@ -7,7 +7,8 @@ import torch
 from wganlab.config import apply_overrides, get_preset
 from wganlab.models import build_models
 from wganlab.training import fast
-from wganlab.training.loop import epoch_order, make_optimizer
+from wganlab.training.optim import make_optimizer
+from wganlab.training.schedule import epoch_order
 
 CPU = torch.device("cpu")
 

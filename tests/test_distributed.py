@@ -25,8 +25,9 @@ from wganlab.errors import ConfigError
 from wganlab.models import build_models
 from wganlab.training import distributed
 from wganlab.training.distributed import Shard
-from wganlab.training.loop import epoch_order, make_optimizer
+from wganlab.training.optim import make_optimizer
 from wganlab.training.runner import make_runner
+from wganlab.training.schedule import epoch_order
 
 STEPS = 2
 TOLERANCE = 1e-5  # |two processes - one process| per weight, after STEPS steps (seen: 3e-7)

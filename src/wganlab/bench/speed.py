@@ -48,7 +48,7 @@ class Variant:
     """One way of running the step, with its own copy of the networks and optimizers."""
 
     def __init__(self, name, cfg, G, C, images, device, speed: Speed | None, warmup: int):
-        from ..training.loop import make_optimizer
+        from ..training.optim import make_optimizer
 
         self.name, self.device, self.n_warmup = name, device, warmup
         G, C = copy.deepcopy(G).to(device), copy.deepcopy(C).to(device)

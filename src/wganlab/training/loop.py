@@ -23,8 +23,10 @@ from ..models import build_models
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
 from . import distributed
+from .optim import make_optimizer
 from .runner import Speed, make_runner
 from .runtime import MetricsLog, StopSignals
+from .schedule import epoch_order, planned_steps, steps_per_epoch
 
 N_FIXED = 64  # fixed-z samples drawn every epoch
 
@@ -35,33 +37,6 @@ class TrainResult:
     step: int
     exit_code: int = 0
     skipped_steps: int = 0
-
-
-def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
-    if cfg.train.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.train.betas))
-
-
-def steps_per_epoch(n_images: int, cfg: Config) -> int:
-    """Generator steps per pass over the data; each step draws n_critic real batches."""
-    batches = n_images // cfg.train.batch_size
-    return max(1, batches // (1 if cfg.train.shared_step else cfg.train.n_critic))
-
-
-def planned_steps(cfg: Config, per_epoch: int) -> int | None:
-    t = cfg.train
-    if t.steps is not None:
-        return t.steps
-    if t.epochs is not None:
-        return t.epochs * per_epoch
-    return None if t.minutes is not None else 100 * per_epoch  # the tutorial's 100 epochs
-
-
-def epoch_order(n: int, seed: int, epoch: int, device) -> torch.Tensor:
-    """The data order of an epoch depends only on (seed, epoch), so a resume needs no state."""
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g).to(device)
 
 
 def prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
