@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -21,8 +22,27 @@ def cmd_train(args):
     from ..training.runner import Speed
 
     result = train(cfg, resume, Speed(cuda_graph=args.cuda_graph, bf16=args.bf16))
-    print(f"Run directory: {result.run_dir} (step {result.step})")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(finished_message(result))
     return result.exit_code
+
+
+def finished_message(result) -> str:
+    """Where the pictures and the report are, the last measured FID, and what to run next."""
+    run = result.run_dir
+    lines = [f"Run directory: {run} (step {result.step})",
+             f"  pictures: {run / 'samples_by_epoch.png'}, {run / 'learning_curve.png'}, "
+             f"{run / 'samples'}/",
+             f"  report:   {run / 'report.html'}"]
+    if result.last_eval:
+        e = result.last_eval
+        lines.append(f"  FID {e['fid']:.1f} at step {e['step']} ({e['n_fake']} samples; "
+                     f"{e['modes_covered']} of 10 classes)")
+    lines += ["Next:",
+              f"  continue: wganlab train --out {run} --resume --minutes 10",
+              f"  generate: wganlab generate {run} --n 64 --out grid.png",
+              f"  evaluate: wganlab evaluate {run} --n 10000"]
+    return "\n".join(lines)
 
 
 def cmd_summary(args):
