@@ -18,9 +18,12 @@ def cmd_train(args):
         print(cfg.to_json())
         return 0
     from ..training.loop import train
+    from dataclasses import fields
+
     from ..training.runner import Speed
 
-    result = train(cfg, resume, Speed(cuda_graph=args.cuda_graph, bf16=args.bf16))
+    speed = Speed(**{f.name: getattr(args, f.name) for f in fields(Speed)})
+    result = train(cfg, resume, speed)
     print(f"Run directory: {result.run_dir} (step {result.step})")
     return result.exit_code
 
@@ -106,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on CUDA, replay each training step as one captured CUDA graph")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast for forward passes (the gradient penalty's norm stays fp32)")
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--fused-optimizer", action=on_off, default=True,
+                   help="fused Adam (foreach RMSprop): a few kernels instead of one per tensor")
+    p.add_argument("--cudnn-benchmark", action=on_off, default=True,
+                   help="on CUDA, let cuDNN time its convolution algorithms once per shape")
+    p.add_argument("--channels-last", action=on_off, default=False,
+                   help="NHWC memory layout for weights and batches")
+    p.add_argument("--concat-critic", action=on_off, default=False,
+                   help="score real, fake and penalty interpolates in one critic pass "
+                        "(critics without BatchNorm, dropout, spectral norm, minibatch disc.)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
