@@ -97,7 +97,7 @@ def compare(recipe, batch, device, steps, small):
         for opt in (b[2], b[3]):
             kernels.prepare_optimizer(opt, capturable=False, fused=True)
         if speed.channels_last:
-            kernels.to_channels_last(None, b[0], b[1])
+            kernels.to_channels_last(b[0], b[1])
         static = fast.StaticStep(cfg, *b, speed=speed)
 
         class Uncaptured:

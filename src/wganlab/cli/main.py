@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .. import config as C
@@ -18,8 +19,6 @@ def cmd_train(args):
         print(cfg.to_json())
         return 0
     from ..training.loop import train
-    from dataclasses import fields
-
     from ..training.runner import Speed
 
     speed = Speed(**{f.name: getattr(args, f.name) for f in fields(Speed)})

@@ -86,17 +86,23 @@ def prepare_optimizer(optimizer: torch.optim.Optimizer, capturable: bool, fused:
             state["step"] = step.to(param.device if on_device else "cpu", torch.float32)
 
 
-def to_channels_last(optimizer: torch.optim.Optimizer | None, *modules: nn.Module) -> None:
-    """4-D weights (and optimizer state shaped like them) in NHWC layout, in place."""
+def to_channels_last(*modules: nn.Module) -> None:
+    """4-D weights in NHWC layout, in place (the parameters stay the same objects)."""
     for module in modules:
         module.to(memory_format=torch.channels_last)
-    if optimizer is None:
-        return
+
+
+def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Optimizer state shaped like its parameter in that parameter's memory layout.
+
+    A checkpoint written with one layout and resumed with the other would otherwise pair
+    NHWC moments with NCHW weights, which the fused kernels do not take.
+    """
     for param, state in optimizer.state.items():
         for key, value in state.items():
-            if isinstance(value, torch.Tensor) and value.dim() == 4 and \
-                    value.shape == param.shape:
-                state[key] = value.contiguous(memory_format=torch.channels_last)
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and \
+                    value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:

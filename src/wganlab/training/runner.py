@@ -134,8 +134,7 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
         fit_threads()
     speed, notes = applicable(speed, cfg, critic, device)
     if speed.channels_last:
-        kernels.to_channels_last(g_opt, generator)
-        kernels.to_channels_last(c_opt, critic)
+        kernels.to_channels_last(generator, critic)
     G = distributed.wrap(generator, device, shard)
     C = distributed.wrap(critic, device, shard)
 
@@ -145,6 +144,7 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
     blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
     for opt in (g_opt, c_opt):
         kernels.prepare_optimizer(opt, capturable=not blockers, fused=speed.fused_optimizer)
+        kernels.match_state_layout(opt)
     if blockers:
         runner = eager()
         runner.reason = "; ".join(blockers)
