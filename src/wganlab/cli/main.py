@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .. import config as C
@@ -21,7 +22,8 @@ def cmd_train(args):
     from ..training.loop import train
     from ..training.runner import Speed
 
-    result = train(cfg, resume, Speed(cuda_graph=args.cuda_graph, bf16=args.bf16))
+    speed = Speed(**{f.name: getattr(args, f.name) for f in fields(Speed)})
+    result = train(cfg, resume, speed)
     if int(os.environ.get("RANK", "0")) == 0:
         print(finished_message(result))
     return result.exit_code
@@ -126,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on CUDA, replay each training step as one captured CUDA graph")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast for forward passes (the gradient penalty's norm stays fp32)")
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--fused-optimizer", action=on_off, default=True,
+                   help="fused Adam (foreach RMSprop): a few kernels instead of one per tensor")
+    p.add_argument("--cudnn-benchmark", action=on_off, default=True,
+                   help="on CUDA, let cuDNN time its convolution algorithms once per shape")
+    p.add_argument("--channels-last", action=on_off, default=False,
+                   help="NHWC memory layout for weights and batches")
+    p.add_argument("--concat-critic", action=on_off, default=False,
+                   help="score real, fake and penalty interpolates in one critic pass "
+                        "(critics without BatchNorm, dropout, spectral norm, minibatch disc.)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
