@@ -39,6 +39,8 @@ class ModelConfig:
     spectral_norm: bool = opt(False, "spectral normalisation on every critic layer")
     minibatch_discrimination: bool = opt(False, "minibatch-discrimination layer in the critic")
     weight_init: str = opt("glorot", "weight initialisation", ("glorot", "dcgan", "pytorch"))
+    padding: str = opt("torch", "stride-2 'same' padding: torch (2 px each side) or keras "
+                       "(1 before, 2 after, as the tutorial)", ("torch", "keras"))
 
 
 @dataclass
@@ -58,6 +60,13 @@ class TrainConfig:
     g_lr: float = opt(1e-4, "generator learning rate")
     c_lr: float = opt(1e-4, "critic learning rate")
     betas: tuple[float, float] = opt((0.0, 0.9), "Adam betas for both networks")
+    adam_eps: float = opt(1e-8, "Adam epsilon (PyTorch's default 1e-8; Keras's 1e-7)")
+    adam_eps_form: str = opt(
+        "torch", "Adam epsilon added to sqrt of the bias-corrected (torch) or of the raw (keras) "
+        "second moment", ("torch", "keras"))
+    shuffle_buffer: int | None = opt(
+        None, "data order: a buffer shuffle of N images like tf.data's shuffle(N); "
+              "default: a full permutation")
     gp_weight: float = opt(10.0, "gradient-penalty weight lambda")
     clip: float | None = opt(None, "clip critic weights to [-clip, clip] (original WGAN)")
     z_dist: str = opt("normal", "distribution of z", ("uniform", "normal"))
@@ -81,6 +90,10 @@ class RunConfig:
     deterministic: bool = opt(False, "use PyTorch's deterministic algorithms")
     tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard extra)")
     progress: bool = opt(True, "show a tqdm progress bar")
+    sample_scaling: str = opt(
+        "fixed", "samples-by-epoch figure: one grey scale for all (fixed) or each image "
+                 "stretched to its own range (per-image, as the tutorial's imshow)",
+        ("fixed", "per-image"))
 
 
 @dataclass
@@ -123,12 +136,14 @@ def _preset(name: str, model: dict, train: dict, run: dict | None = None) -> Con
 
 
 PRESETS = {
-    # The tutorial exactly: BatchNorm + dropout critic, one shared step, Adam(2e-4) default betas.
+    # The tutorial exactly: BatchNorm + dropout critic, one shared step, Adam(2e-4) default betas,
+    # and Keras's semantics where PyTorch's differ (padding, Adam's epsilon, shuffle(10000)).
     "seed": lambda: _preset(
-        "seed", dict(),
+        "seed", dict(padding="keras"),
         dict(loss="wgan-gp", shared_step=True, gp_eval_mode=True, n_critic=1, epochs=100,
-             g_lr=2e-4, c_lr=2e-4, betas=(0.9, 0.999), z_dist="uniform"),
-        dict(dataset="mnist")),
+             g_lr=2e-4, c_lr=2e-4, betas=(0.9, 0.999), adam_eps=1e-7, adam_eps_form="keras",
+             shuffle_buffer=10_000, z_dist="uniform"),
+        dict(dataset="mnist", sample_scaling="per-image")),
     # Gulrajani et al. 2017: no BatchNorm in the critic, n_critic 5, Adam(1e-4, 0, 0.9).
     "wgan-gp": lambda: _preset(
         "wgan-gp", dict(critic_norm="layer", dropout=0.0, slope=0.2),
@@ -199,6 +214,9 @@ def validate(cfg: Config) -> Config:
     need(t.c_lr > 0, "c_lr", f"must be > 0; got {t.c_lr}")
     need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
          f"must be two numbers in [0, 1); got {t.betas}")
+    need(t.adam_eps > 0, "adam_eps", f"must be > 0; got {t.adam_eps}")
+    need(t.shuffle_buffer is None or t.shuffle_buffer >= 1, "shuffle_buffer",
+         f"must be >= 1; got {t.shuffle_buffer}")
     need(t.gp_weight >= 0, "gp_weight", f"must be >= 0; got {t.gp_weight}")
     need(t.clip is None or t.clip > 0, "clip", f"must be > 0; got {t.clip}")
     need(t.epochs is None or t.epochs >= 1, "epochs", f"must be >= 1; got {t.epochs}")
