@@ -212,10 +212,14 @@ def validate(cfg: Config) -> Config:
     need(r.eval_n >= 2, "eval_n", f"must be >= 2; got {r.eval_n}")
     need(r.checkpoint_every is None or r.checkpoint_every >= 1, "checkpoint_every",
          "must be >= 1")
-    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic") or (
+    # "user": images passed from Python, wganlab.train(cfg, data=...).
+    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (
         r.dataset.startswith("folder:") and len(r.dataset) > len("folder:"))
     need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
                                 f"folder:PATH; got {r.dataset!r}")
+    need(not (r.dataset == "user" and r.eval_every), "eval_every",
+         "needs a named data set as the reference; for images given from Python evaluate "
+         "samples with wganlab.evaluate_images(images, dataset=...)")
     return cfg
 
 

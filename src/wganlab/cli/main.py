@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"starting configuration (default {DEFAULT_PRESET})")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                    help="continue the run in --out (newest valid checkpoint) or from a path")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML or JSON settings (a run's config.json repeats that run); "
+                        "flags override them")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on CUDA, replay each training step as one captured CUDA graph")
