@@ -42,6 +42,7 @@ def export_folder(source: str | Path, out: str | Path, checkpoint_path=None) -> 
 def model_card(cfg: Config, info: dict, weights_sha256: str, evaluation: dict | None,
                run: dict | None) -> str:
     """The README.md of an export folder: what the model is, its measured FID, provenance."""
+    run = run or {}
     c, h, w = cfg.model.image_shape
     lines = ["---", "library_name: wganlab", "tags:", "- gan", "- image-generation",
              f"- {cfg.preset}", "---", "",
@@ -55,8 +56,8 @@ def model_card(cfg: Config, info: dict, weights_sha256: str, evaluation: dict | 
              "## Provenance", "", "| | |", "|---|---|",
              f"| generator step | {info.get('step')} |",
              f"| checkpoint | `{Path(str(info.get('checkpoint'))).name}` |",
-             f"| data set | {cfg.run.dataset} ({(run or {}).get('data_source', 'source unknown')}) |",
-             f"| trained with | wganlab {(run or {}).get('version', 'unknown')} |",
+             f"| data set | {cfg.run.dataset} ({run.get('data_source', 'source unknown')}) |",
+             f"| trained with | wganlab {run.get('version', 'unknown')} |",
              f"| exported with | wganlab {__version__} |",
              f"| `{EXPORT_WEIGHTS}` SHA-256 | `{weights_sha256}` |",
              "", f"`{CONFIG_FILE}` holds the full training configuration.", ""]

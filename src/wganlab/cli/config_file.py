@@ -108,7 +108,8 @@ def _value(where: str, value, hint: str, choices):
         if marker in hint:
             converted = check(value)
             if converted is None:
-                raise ConfigError(f"{where}: expected {expected}" + (" or null" if optional else ""))
+                empty = " or null" if optional else ""
+                raise ConfigError(f"{where}: expected {expected}{empty}")
             return converted
     raise ConfigError(f"{where}: no reader for a {hint} setting")  # a new field type
 

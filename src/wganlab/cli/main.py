@@ -85,9 +85,19 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
-    from ..generate import export
+    if Path(args.out).suffix == ".safetensors":
+        if args.push_to_hub:
+            raise ConfigError("--push-to-hub: export a folder (--out DIR), not one file")
+        from ..generate import export
 
-    print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
+        print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
+        return 0
+    from ..hub import export_folder, push_to_hub
+
+    print(f"Wrote {export_folder(args.run, args.out, args.checkpoint)}")
+    if args.push_to_hub:
+        address = push_to_hub(args.out, args.push_to_hub, args.private)
+        print(f"Pushed; load it with wganlab.load_generator({address!r})")
     return 0
 
 
@@ -137,10 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("export", help="write the generator as safetensors (+ config)")
-    p.add_argument("run")
-    p.add_argument("--checkpoint")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("export", help="write the generator as a shareable folder or one file")
+    p.add_argument("run", help="run directory, checkpoint or earlier export")
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
+    p.add_argument("--out", required=True, help="a folder (model.safetensors, config.json, "
+                   "README.md model card) or a file ending in .safetensors")
+    p.add_argument("--push-to-hub", metavar="USER/REPO",
+                   help="also upload the folder to the Hugging Face Hub (the hub extra)")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
     p.set_defaults(func=cmd_export)
 
     for register in (measure.register_evaluate, measure.register_bench,

@@ -37,13 +37,8 @@ Typical use:
 """
 
 from .coverage import class_coverage
-from .evaluator import (
-    Evaluator,
-    extract_features,
-    get_evaluator,
-    load_evaluator,
-    save_evaluator,
-)
+from .evaluator import Evaluator, extract_features, load_evaluator, save_evaluator
+from .evaluator_lookup import get_evaluator
 from .evaluator_training import train_evaluator
 from .frechet import feature_stats, fid_bootstrap, fid_from_features, frechet_distance
 from .inception import InceptionUnavailable

@@ -10,7 +10,8 @@ import json
 import sys
 from pathlib import Path
 
-from .evaluator import GRAYSCALE_28, cache_dir, weights_filename
+from .evaluator import GRAYSCALE_28
+from .evaluator_lookup import cache_dir, weights_filename
 from .evaluator_training import train_evaluator
 
 
