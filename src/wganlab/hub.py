@@ -47,8 +47,8 @@ def model_card(cfg: Config, info: dict, weights_sha256: str, evaluation: dict | 
     lines = ["---", "library_name: wganlab", "tags:", "- gan", "- image-generation",
              f"- {cfg.preset}", "---", "",
              f"# A wganlab generator: `{cfg.preset}` on {cfg.run.dataset}", "",
-             f"Generates {c}x{h}x{w} images in [-1, 1] from a {cfg.model.z_dim}-d "
-             f"{cfg.train.z_dist} latent vector ({cfg.train.loss} loss).", "",
+             f"Generates {c}x{h}x{w} images in [-1, 1] from a {cfg.train.z_dist} latent "
+             f"vector of size {cfg.model.z_dim} ({cfg.train.loss} loss).", "",
              "```python", "import wganlab", "",
              'generator = wganlab.load_generator("PATH/TO/THIS/FOLDER")  # or "hf://USER/REPO"',
              "images = wganlab.sample(generator, 64, seed=0)  # uint8 (64, C, H, W)", "```", "",
