@@ -68,7 +68,7 @@ def _as_tensor(images, what: str) -> torch.Tensor:
         if images.dtype == object or not (np.issubdtype(images.dtype, np.number)
                                           or images.dtype == bool):
             raise DataError(f"{what}: NumPy dtype {images.dtype} is not a pixel type")
-        return torch.from_numpy(np.ascontiguousarray(images))
+        return torch.from_numpy(np.array(images, order="C"))  # a copy: arrays may be read-only
     if isinstance(images, torch.Tensor):
         return images.detach().cpu()
     raise DataError(f"{what}: got {type(images).__name__}; give a torch tensor or NumPy array "
@@ -101,7 +101,7 @@ def _quantise(tensor: torch.Tensor, what: str) -> torch.Tensor:
                 "; rescale them with images * 2 - 1 for [0, 1] pixels")
         raise DataError(f"{what}: float values run from {low:.4g} to {high:.4g}; float images "
                         f"must lie in [-1, 1], the generator's range{hint}")
-    if low >= 0:
+    if low >= 0 and high > 0:
         warnings.warn(f"{what}: every float value is in [0, {high:.3g}]; wganlab reads floats "
                       "as [-1, 1] (0 is mid-grey). If these are [0, 1] pixels, pass "
                       "images * 2 - 1", UserWarning, stacklevel=3)
