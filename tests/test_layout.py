@@ -103,3 +103,37 @@ def test_every_module_has_a_docstring():
     missing = [module_name(p) for p in ROOT.rglob("*.py")
                if not ast.get_docstring(ast.parse(p.read_text()))]
     assert not missing
+
+
+# Modules whose public definitions are not all documented yet (they are being reworked on
+# other branches); everything else, and everything `import wganlab` offers, must be.
+UNDOCUMENTED_YET = ("training/", "bench/", "reporting/", "metrics/health.py", "cli/measure.py")
+
+
+def public_definitions(path: Path):
+    """(qualified name, node) of every public function, class and method in a file."""
+    def walk(body, prefix):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                yield prefix + node.name, node
+                if isinstance(node, ast.ClassDef):
+                    yield from walk(node.body, f"{prefix}{node.name}.")
+    yield from walk(ast.parse(path.read_text()).body, "")
+
+
+def test_public_definitions_have_docstrings():
+    missing = [f"{module_name(p)}.{name}" for p in sorted(ROOT.rglob("*.py"))
+               if not str(p.relative_to(ROOT)).startswith(UNDOCUMENTED_YET)
+               for name, node in public_definitions(p) if not ast.get_docstring(node)]
+    assert not missing
+
+
+def test_everything_import_wganlab_offers_is_documented():
+    for name in wganlab.__all__:
+        obj = getattr(wganlab, name)
+        if name == "__version__":
+            continue
+        assert (obj.__doc__ or "").strip(), name
+        for attr, member in vars(obj).items() if isinstance(obj, type) else ():
+            if callable(member) and not attr.startswith("_"):
+                assert (member.__doc__ or "").strip(), f"{name}.{attr}"

@@ -17,7 +17,10 @@ DEFAULT_PRESET = "wgan-gp"
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
     def error(self, message):  # one line, exit 2, no usage wall
+        """Print the error as one line and exit 2."""
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -71,6 +74,7 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, dict]:
+    """{section: {field: value}} of the config flags that were given."""
     out: dict[str, dict] = {}
     for key, value in vars(args).items():
         if "." in key:

@@ -13,6 +13,7 @@ from .flags import DEFAULT_PRESET, Parser, add_config_flags, overrides_from, res
 
 
 def cmd_train(args):
+    """wganlab train: resolve the config, then train (or print it with --dry-run)."""
     cfg, resume = resolve_config(args)
     if args.dry_run:
         print(cfg.to_json())
@@ -26,6 +27,7 @@ def cmd_train(args):
 
 
 def cmd_summary(args):
+    """wganlab summary: per-layer tables of both networks."""
     import torch
 
     from ..data import native_shape
@@ -42,6 +44,7 @@ def cmd_summary(args):
 
 
 def cmd_distances(args):
+    """wganlab distances: the worked examples of TV, KL, JS and EM."""
     from ..distances import report
 
     print(report())
@@ -49,6 +52,7 @@ def cmd_distances(args):
 
 
 def cmd_generate(args):
+    """wganlab generate: a PNG grid, one file per image, or latent walks."""
     import torch
 
     from ..base.files import atomic_write
@@ -77,6 +81,7 @@ def cmd_generate(args):
 
 
 def cmd_plot(args):
+    """wganlab plot: redraw a run's figures."""
     from ..reporting.plots import redraw
 
     for path in redraw(args.run):
@@ -85,6 +90,7 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
+    """wganlab export: a shareable folder (optionally pushed to the Hub) or one file."""
     if Path(args.out).suffix == ".safetensors":
         if args.push_to_hub:
             raise ConfigError("--push-to-hub: export a folder (--out DIR), not one file")
@@ -102,6 +108,7 @@ def cmd_export(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `wganlab` parser with every subcommand."""
     parser = Parser(prog="wganlab",
                     description="Train, inspect and compare DCGAN / Wasserstein GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -164,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print one line and return their exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "generate" and not (args.run or args.model):
         print("wganlab generate: error: give a RUN directory or --model FILE", file=sys.stderr)

@@ -70,15 +70,18 @@ class Evaluator(nn.Module):
         return features, self.head(features)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature vectors (N, feature_dim) that FID and the other metrics compare."""
         return self.body(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores (N, num_classes), before the softmax."""
         return self.forward(x)[1]
 
 
 # Weights on disk.
 
 def file_sha256(path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -87,6 +90,7 @@ def file_sha256(path) -> str:
 
 
 def sidecar_path(weights_path) -> Path:
+    """The JSON sidecar beside a weights file (same name, .json)."""
     return Path(weights_path).with_suffix(".json")
 
 
@@ -107,6 +111,7 @@ def save_evaluator(model: Evaluator, path, info: dict) -> dict:
 
 
 def read_sidecar(weights_path) -> dict:
+    """The sidecar of a weights file; CheckpointError if it is missing or incomplete."""
     side = sidecar_path(weights_path)
     try:
         info = json.loads(side.read_text())

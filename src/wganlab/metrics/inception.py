@@ -23,6 +23,7 @@ class InceptionUnavailable(RuntimeError):
 
 
 def hub_checkpoints() -> Path:
+    """torch's hub cache, where both Inception ports look for their weights file."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -55,6 +56,7 @@ class InceptionEvaluator(nn.Module):
         self.num_classes = 1008 if backend == "torch-fidelity" else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(pool3 features (N, 2048), logits or None) for floats in [-1, 1]."""
         images = _to_uint8_rgb(x)
         if self.backend == "torch-fidelity":
             features, logits = self.net(images)
