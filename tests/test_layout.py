@@ -93,6 +93,32 @@ def test_measuring_and_generating_never_import_training():
             assert not bad, f"{start} reaches {bad}"
 
 
+# The parts, lowest first: a part imports only from its own layer and the layers below it.
+LAYERS = [
+    {"errors", "version", "config", "base"},  # plain helpers: files, checkpoints, devices, pixels
+    {"data", "models", "losses", "distances", "summary"},
+    {"generate", "hub"},  # a trained generator in and out
+    {"metrics"},  # features and numbers
+    {"reporting"},  # figures and report.html from a run directory
+    {"training"},  # the loop, which logs, measures and reports as it goes
+    {"bench"},  # speed and sweeps, built on training
+    {"api", "cli", "__main__", "wganlab"},  # thin: parse or wrap, then call
+]
+
+
+def part(module: str) -> str:
+    return module.split(".")[1] if "." in module else module
+
+
+def test_parts_import_only_their_own_or_lower_layers():
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    graph = import_graph()
+    assert {part(m) for m in graph} <= set(layer), "a new part: give it a layer here"
+    upward = sorted(f"{m} -> {d}" for m, deps in graph.items() for d in deps
+                    if layer[part(d)] > layer[part(m)])
+    assert not upward
+
+
 def test_no_module_imports_the_package_facade():
     """wganlab/__init__ re-exports the API; importing it from inside would close a circle."""
     graph = import_graph()
