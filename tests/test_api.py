@@ -68,7 +68,7 @@ def test_train_on_a_dataset_of_float_pairs_equals_it_too(named_run, tmp_path):
 
 
 def test_user_images_are_resized_to_the_configs_shape(tmp_path):
-    big = load_dataset("synthetic", "train", image_shape=(1, 16, 16)).images[:64]
+    big = load_dataset("synthetic", "train", image_shape=(1, 16, 16)).images[:160]
     cfg = tiny_config(tmp_path / "resized")
     cfg.train.steps = 1
     wganlab.train(cfg, data=big)

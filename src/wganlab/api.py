@@ -98,11 +98,14 @@ def train(cfg: Config, data=None, resume: bool | str = False) -> TrainResult:
     the named data sets' checks, are resized to cfg.model.image_shape when that is set, and
     the run records its data set as "user".
     """
+    from .data.user import NAME, from_images
     from .training.loop import train as _train
 
     if data is None:
+        if cfg.run.dataset == NAME:
+            raise ConfigError("dataset 'user' is images given from Python: pass them again, "
+                              "train(cfg, data=images)")
         return _train(cfg, resume)
-    from .data.user import NAME, from_images
 
     pixels = data.images if isinstance(data, Dataset) else data  # one from load_dataset
     images = from_images(pixels, cfg.model.image_shape)
