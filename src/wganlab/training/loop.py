@@ -10,18 +10,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import __version__
 from ..base import checkpoint
 from ..base.device import seed_everything
 from ..base.files import atomic_write, write_json
 from ..base.images import grid_png, make_grid, to_uint8
 from ..config import Config, validate
-from ..data import load_dataset, sample_z
+from ..data import Dataset, load_dataset, sample_z
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..metrics import health
 from ..models import build_models
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
+from ..version import __version__
 from . import distributed
 from .optim import make_optimizer
 from .runner import Speed, make_runner
@@ -50,7 +50,8 @@ def prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
     (out / "checkpoints").mkdir(exist_ok=True)
 
 
-def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> TrainResult:
+def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
+          data: Dataset | None = None) -> TrainResult:
     validate(cfg)
     t, r = cfg.train, cfg.run
     out = Path(r.out)
@@ -60,7 +61,8 @@ def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> Tr
     seed_everything(t.seed, r.deterministic)
 
     # Load the data; the model takes the data set's shape unless one was given.
-    data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape, r.on_bad_image)
+    if data is None:  # else images given from Python, checked by data.user
+        data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape, r.on_bad_image)
     cfg.model.image_shape = tuple(int(s) for s in data.images.shape[1:])
     _check_blocks(cfg)
     if t.batch_size > len(data.images):
