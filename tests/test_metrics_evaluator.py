@@ -155,7 +155,7 @@ def test_get_evaluator_trains_once_then_uses_the_cache(tmp_path, monkeypatch, ca
 
 def test_rgb_without_inception_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setattr(inception, "_installed", lambda module: False)
-    with pytest.raises(InceptionUnavailable, match=r"pip install wganlab\[fid\]"):
+    with pytest.raises(InceptionUnavailable, match=r"pip install -e '\.\[fid\]'"):
         get_evaluator("cifar10")
     monkeypatch.setattr(inception, "_installed", lambda module: module == "torch_fidelity")
     monkeypatch.setattr(inception, "hub_checkpoints", lambda: tmp_path)

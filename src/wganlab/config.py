@@ -24,6 +24,8 @@ def opt(default: Any, help: str, choices: tuple | None = None) -> Any:
 
 @dataclass
 class ModelConfig:
+    """The two networks: latent size, image shape, widths, depth, normalisation, init."""
+
     z_dim: int = opt(20, "size of the latent vector z")
     image_shape: tuple[int, int, int] | None = opt(
         None, "image shape C,H,W; default: the data set's own (1,28,28 for MNIST)")
@@ -45,6 +47,8 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
+    """The recipe: loss, step structure, optimizers, run length, penalty, z, seed."""
+
     loss: str = opt("wgan-gp", "adversarial loss",
                     ("wgan-gp", "wgan", "hinge", "gan-ns", "gan-minimax"))
     shared_step: bool = opt(
@@ -76,6 +80,8 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """Everything around the recipe: data, output folder, device, logging, evaluation."""
+
     dataset: str = opt("fashion-mnist", "mnist | fashion-mnist | cifar10 | synthetic | folder:PATH")
     data_dir: str | None = opt(None, "folder with the data set's files (searched first)")
     out: str = opt("runs/latest", "run directory")
@@ -98,19 +104,24 @@ class RunConfig:
 
 @dataclass
 class Config:
+    """A whole run: the preset it started from and the three sections."""
+
     preset: str = "custom"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict:
+        """Plain nested dicts (tuples stay tuples), as config.json holds them."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """Indented JSON with sorted keys."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
+        """The Config of a dict like to_dict's; ConfigError names any unknown field."""
         def build(kind, values):
             names = {f.name: f for f in dataclasses.fields(kind)}
             unknown = set(values) - set(names)
@@ -174,6 +185,7 @@ PRESETS = {
 
 
 def get_preset(name: str) -> Config:
+    """A fresh Config of a named preset (see PRESETS); ConfigError for an unknown name."""
     if name not in PRESETS:
         raise ConfigError(f"--preset: unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[name]()
@@ -230,10 +242,14 @@ def validate(cfg: Config) -> Config:
     need(r.eval_n >= 2, "eval_n", f"must be >= 2; got {r.eval_n}")
     need(r.checkpoint_every is None or r.checkpoint_every >= 1, "checkpoint_every",
          "must be >= 1")
-    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic") or (
+    # "user": images passed from Python, wganlab.train(cfg, data=...).
+    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (
         r.dataset.startswith("folder:") and len(r.dataset) > len("folder:"))
     need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
                                 f"folder:PATH; got {r.dataset!r}")
+    need(not (r.dataset == "user" and r.eval_every), "eval_every",
+         "needs a named data set as the reference; for images given from Python evaluate "
+         "samples with wganlab.evaluate_images(images, dataset=...)")
     return cfg
 
 

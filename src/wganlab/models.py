@@ -111,6 +111,7 @@ class Generator(nn.Module):
         self.body = nn.Sequential(*layers)  # state size: C x H x W
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] from latent vectors z (N, z_dim)."""
         return self.body(self.project(z).view(z.shape[0], *self.hidden))
 
 
@@ -123,6 +124,7 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.05)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, in_features) with n_kernels closeness-to-the-batch features appended."""
         m = (x @ self.T).view(-1, self.n_kernels, self.kernel_dim)
         l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)  # (N, N, n_kernels)
         closeness = torch.exp(-l1).sum(1) - 1.0  # drop each sample's match with itself
@@ -163,6 +165,7 @@ class Critic(nn.Module):
             self.head = sn(nn.Conv2d(nf, 1, final))
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
+        """One score per image (N,); with return_features also the last feature map."""
         h = self.features(x)
         if self.mbd is not None:
             score = self.head(self.mbd(h.flatten(1)))

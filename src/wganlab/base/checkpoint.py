@@ -53,6 +53,7 @@ def rng_state(data_rng: torch.Generator) -> dict:
 
 
 def set_rng_state(state: dict, data_rng: torch.Generator) -> None:
+    """Put back every random stream rng_state saved."""
     # RNG states are CPU byte tensors, whatever map_location moved the checkpoint to.
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
@@ -144,6 +145,7 @@ def load(path: str | Path, map_location="cpu") -> dict:
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    """RUN/checkpoints/step-NNNNNNNN.pt: names sort by step."""
     return Path(run_dir) / "checkpoints" / f"step-{step:08d}.pt"
 
 

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 
 
 def pick_device(name: str) -> torch.device:
+    """The device a name means; "auto" picks cuda, then mps, then cpu."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -29,6 +30,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch; optionally switch on deterministic algorithms."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -31,6 +31,7 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = PAD) -> np.ndarray
 
 
 def grid_png(images: torch.Tensor, nrow: int = 8) -> bytes:
+    """uint8 (N, C, H, W) as the PNG bytes of one grid, nrow images a row."""
     grid = make_grid(images, nrow)
     img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     buf = io.BytesIO()

@@ -15,6 +15,7 @@ from .flags import DEFAULT_PRESET, Parser, add_config_flags, overrides_from, res
 
 
 def cmd_train(args):
+    """wganlab train: resolve the config, then train (or print it with --dry-run)."""
     cfg, resume = resolve_config(args)
     if args.dry_run:
         print(cfg.to_json())
@@ -48,6 +49,7 @@ def finished_message(result) -> str:
 
 
 def cmd_summary(args):
+    """wganlab summary: per-layer tables of both networks."""
     import torch
 
     from ..data import native_shape
@@ -64,6 +66,7 @@ def cmd_summary(args):
 
 
 def cmd_distances(args):
+    """wganlab distances: the worked examples of TV, KL, JS and EM."""
     from ..distances import report
 
     print(report())
@@ -71,6 +74,7 @@ def cmd_distances(args):
 
 
 def cmd_generate(args):
+    """wganlab generate: a PNG grid, one file per image, or latent walks."""
     import torch
 
     from ..base.files import atomic_write
@@ -99,6 +103,7 @@ def cmd_generate(args):
 
 
 def cmd_plot(args):
+    """wganlab plot: redraw a run's figures."""
     from ..reporting.plots import redraw
 
     for path in redraw(args.run):
@@ -107,13 +112,25 @@ def cmd_plot(args):
 
 
 def cmd_export(args):
-    from ..generate import export
+    """wganlab export: a shareable folder (optionally pushed to the Hub) or one file."""
+    if Path(args.out).suffix == ".safetensors":
+        if args.push_to_hub:
+            raise ConfigError("--push-to-hub: export a folder (--out DIR), not one file")
+        from ..generate import export
 
-    print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
+        print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
+        return 0
+    from ..hub import export_folder, push_to_hub
+
+    print(f"Wrote {export_folder(args.run, args.out, args.checkpoint)}")
+    if args.push_to_hub:
+        address = push_to_hub(args.out, args.push_to_hub, args.private)
+        print(f"Pushed; load it with wganlab.load_generator({address!r})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `wganlab` parser with every subcommand."""
     parser = Parser(prog="wganlab",
                     description="Train, inspect and compare DCGAN / Wasserstein GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -123,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"starting configuration (default {DEFAULT_PRESET})")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                    help="continue the run in --out (newest valid checkpoint) or from a path")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML or JSON settings (a run's config.json repeats that run); "
+                        "flags override them")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on CUDA, replay each training step as one captured CUDA graph")
@@ -166,10 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("export", help="write the generator as safetensors (+ config)")
-    p.add_argument("run")
-    p.add_argument("--checkpoint")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("export", help="write the generator as a shareable folder or one file")
+    p.add_argument("run", help="run directory, checkpoint or earlier export")
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
+    p.add_argument("--out", required=True, help="a folder (model.safetensors, config.json, "
+                   "README.md model card) or a file ending in .safetensors")
+    p.add_argument("--push-to-hub", metavar="USER/REPO",
+                   help="also upload the folder to the Hugging Face Hub (the hub extra)")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
     p.set_defaults(func=cmd_export)
 
     for register in (measure.register_evaluate, measure.register_bench,
@@ -179,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print one line and return their exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "generate" and not (args.run or args.model):
         print("wganlab generate: error: give a RUN directory or --model FILE", file=sys.stderr)

@@ -68,7 +68,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_train_evaluator(args) -> int:
     from ..metrics import train_evaluator
-    from ..metrics.evaluator import cache_dir, weights_filename
+    from ..metrics.evaluator_lookup import cache_dir, weights_filename
 
     out = args.out or cache_dir() / weights_filename(args.dataset)
     info = train_evaluator(args.dataset, out, epochs=args.epochs, seed=args.seed,

@@ -19,6 +19,8 @@ from .download import fetch_from_mirrors, mirror_bases
 
 @dataclass(frozen=True)
 class Remote:
+    """Where a data set can be downloaded from, and which files each split needs."""
+
     mirrors: tuple[str, ...]  # base URLs, tried in order
     files: dict[str, tuple[str, ...]]  # split -> the file names it needs
 
@@ -80,6 +82,7 @@ Finder = Callable[[Path, tuple[str, ...]], "list[Path] | None"]
 
 
 def cache_root() -> Path:
+    """$WGANLAB_DATA, else ~/.cache/wganlab: where downloads and trained evaluators go."""
     env = os.environ.get("WGANLAB_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "wganlab"
 

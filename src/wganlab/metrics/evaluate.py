@@ -24,6 +24,7 @@ _REFERENCE_CACHE: dict = {}
 
 
 def evaluator_provenance(evaluator) -> dict:
+    """Which evaluator measured: name, data set, SHA-256 of its weights, test accuracy."""
     info = getattr(evaluator, "info", {}) or {}
     return {"evaluator": info.get("architecture", {}).get("name", type(evaluator).__name__)
             if isinstance(info.get("architecture"), dict) else type(evaluator).__name__,
@@ -64,6 +65,7 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
 
 @torch.no_grad()
 def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> torch.Tensor:
+    """n seeded samples of the generator as uint8 (n, C, H, W)."""
     from ..base.images import to_uint8
     from ..generate import sample
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..base import checkpoint
 from ..base.device import seed_everything
 from ..base.files import write_json
@@ -23,6 +22,7 @@ from ..errors import ConfigError, NonFiniteError
 from ..metrics import health
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
+from ..version import __version__
 from . import distributed
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
@@ -46,7 +46,8 @@ class TrainResult:
     last_eval: dict | None = None  # the last --eval-every row (fid, kid_mean, ...), if any
 
 
-def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> TrainResult:
+def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
+          data: Dataset | None = None) -> TrainResult:
     """Train (or, with `resume`, continue) the run `cfg` describes; see the README."""
     validate(cfg)
     t, r = cfg.train, cfg.run
@@ -57,7 +58,9 @@ def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> Tr
     seed_everything(t.seed, r.deterministic)
 
     # Load the data; the model takes the data set's shape unless one was given.
-    data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape, r.on_bad_image)
+    if data is None:  # else images given from Python, checked by data.user
+        data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape,
+                            r.on_bad_image)
     images = _prepare_data(cfg, data, shard, device)
     per_epoch = steps_per_epoch(len(images), cfg)
     total = planned_steps(cfg, per_epoch)

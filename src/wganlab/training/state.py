@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..base import checkpoint
 from ..config import Config
 from ..data import sample_z
 from ..errors import CheckpointError, NonFiniteError
 from ..models import build_models
+from ..version import __version__
 from .optim import make_optimizer
 
 N_FIXED = 64  # fixed-z samples drawn every epoch
