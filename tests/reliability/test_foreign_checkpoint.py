@@ -6,7 +6,9 @@ network weights only, with new optimizers, step 0 and this run's config.
 import json
 
 from wganlab.base import checkpoint
+from wganlab.config import get_preset
 from wganlab.errors import ConfigError
+from wganlab.training.resume import differences
 
 from .runs import state_at, train_argv
 
@@ -65,3 +67,17 @@ def test_init_from_a_different_model_is_refused(reference, tmp_path, cli):
     code, _, err = cli(*train_argv("wgan-gp", tmp_path / "x", 2, "--init-from", theirs,
                                    "--g-filters", 16))
     assert code != 0 and str(theirs) in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_which_fields_count():
+    cfg = get_preset("wgan-gp")
+    cfg.model.image_shape = (1, 8, 8)
+    saved = cfg.to_dict()
+    saved["train"]["betas"] = list(saved["train"]["betas"])  # as JSON would give them back
+    saved["train"]["steps"], saved["run"]["keep_last"] = 99, 9  # run length and logging
+    assert differences(saved, cfg) == []
+    saved["train"]["c_lr"], saved["model"]["z_dim"] = 1.0, 3
+    saved["run"]["dataset"] = "mnist"
+    found = differences(saved, cfg)
+    assert [f.split(":")[0] for f in found] == ["model.z_dim", "train.c_lr", "run.dataset"]
+    assert found[1] == "train.c_lr: 1.0 there, 0.0001 here"
