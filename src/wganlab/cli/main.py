@@ -92,7 +92,7 @@ def cmd_generate(args):
     images = to_uint8(images)
     if args.out_dir:
         for i, img in enumerate(images):
-            data = grid_png(img[None], nrow=1)
+            data = grid_png(img[None], nrow=1, pad=0)  # the sample alone, at its own size
             atomic_write(Path(args.out_dir) / f"{i:05d}.png", lambda f, d=data: f.write(d))
         print(f"Wrote {len(images)} images to {args.out_dir} from {info['checkpoint']}")
     else:
