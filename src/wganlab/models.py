@@ -44,6 +44,7 @@ class KerasSameConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel, stride, padding=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of x padded as Keras's "same" pads it."""
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         top, bottom = keras_same_padding(x.shape[-2], kh, sh)
         left, right = keras_same_padding(x.shape[-1], kw, sw)
@@ -59,6 +60,7 @@ class KerasSameConvTranspose2d(nn.ConvTranspose2d):
         super().__init__(in_channels, out_channels, kernel, stride, padding=0, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The full transposed convolution of x, cropped as Keras's "same" crops it."""
         full = super().forward(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         h, w = x.shape[-2] * sh, x.shape[-1] * sw

@@ -28,7 +28,9 @@ def tiny(preset: str):
     # Dropout draws from the global generator in the project and the plain step alike, but in
     # a different order from z: off, so that every random draw is shared.
     model = dict(g_filters=8, c_filters=4, n_blocks=1, image_shape=SHAPE, dropout=0.0)
-    return apply_overrides(get_preset(preset), {"model": model, "train": {"batch_size": 4}})
+    # torch's Adam in both: the Keras form is checked against Keras itself (test_keras_*).
+    train = {"batch_size": 4, "adam_eps_form": "torch"}
+    return apply_overrides(get_preset(preset), {"model": model, "train": train})
 
 
 def weights(*modules):

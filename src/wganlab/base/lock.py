@@ -33,6 +33,7 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self) -> RunLock:
+        """Take the lock, or raise naming the run and the process that holds it."""
         if self.fd is not None:
             return self
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,7 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Give the lock back (a no-op when not held)."""
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)

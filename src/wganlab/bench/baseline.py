@@ -12,6 +12,7 @@ from torch import nn
 
 from ..config import Config
 from ..errors import ConfigError
+from ..training.optim import KerasAdam
 
 
 def check_recipe(cfg: Config) -> None:
@@ -32,8 +33,11 @@ class PlainStep:
         self.t, self.z_dim = cfg.train, cfg.model.z_dim
         self.G, self.C, self.images, self.device = generator, critic, images, device
         betas = tuple(self.t.betas)
-        self.g_opt = torch.optim.Adam(generator.parameters(), lr=self.t.g_lr, betas=betas)
-        self.c_opt = torch.optim.Adam(critic.parameters(), lr=self.t.c_lr, betas=betas)
+        # The recipe's Adam: torch's form, or Keras's epsilon form for the tutorial's preset.
+        adam = KerasAdam if self.t.adam_eps_form == "keras" else torch.optim.Adam
+        eps = self.t.adam_eps
+        self.g_opt = adam(generator.parameters(), lr=self.t.g_lr, betas=betas, eps=eps)
+        self.c_opt = adam(critic.parameters(), lr=self.t.c_lr, betas=betas, eps=eps)
 
     def real(self, order: torch.Tensor, i: int) -> torch.Tensor:
         b = self.t.batch_size
