@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import config as C
 from ..errors import CheckpointError, ConfigError, DataError, NonFiniteError
-from . import measure
+from . import measure, reproduce
 from .flags import DEFAULT_PRESET, Parser, add_config_flags, overrides_from, resolve_config
 
 
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     for register in (measure.register_evaluate, measure.register_bench,
-                     measure.register_report, measure.register_sweep):
+                     measure.register_report, measure.register_sweep, reproduce.register):
         register(sub)
     return parser
 

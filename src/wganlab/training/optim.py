@@ -52,9 +52,11 @@ class KerasAdam(torch.optim.Optimizer):
                 step.add_(1)
                 m.lerp_(p.grad, 1 - b1)
                 v.lerp_(p.grad * p.grad, 1 - b2)
-                # A 0-dim tensor, not a Python float: no host sync, capturable.
-                alpha = group["lr"] * (1 - b2 ** step).sqrt() / (1 - b1 ** step)
-                p.sub_(m * alpha.to(p.dtype) / (v.sqrt() + group["eps"]))
+                # A 0-dim tensor, not a Python float: no host sync, capturable. In the
+                # parameter's precision, as Keras computes it.
+                t = step.to(p.dtype)
+                alpha = group["lr"] * (1 - b2 ** t).sqrt() / (1 - b1 ** t)
+                p.sub_(m * alpha / (v.sqrt() + group["eps"]))
         return loss
 
 
