@@ -1,14 +1,19 @@
 """wganlab: train, inspect and compare DCGAN / Wasserstein GANs."""
 
+import importlib
+
 __version__ = "0.1.0"
 
-from .config import Config, ModelConfig, RunConfig, TrainConfig, get_preset  # noqa: E402
-from .losses import (  # noqa: E402
-    critic_wasserstein,
-    generator_wasserstein,
-    gradient_penalty,
-)
-from .models import Critic, Generator, build_models  # noqa: E402
+# Exported names and the module holding each. They load on first use (PEP 562), so that
+# `import wganlab.cli` stays light: the command starts at once and a Ctrl-C while PyTorch
+# loads is caught by the command's own handler instead of ending in a traceback.
+_EXPORTS = {
+    "Config": "config", "ModelConfig": "config", "TrainConfig": "config",
+    "RunConfig": "config", "get_preset": "config",
+    "critic_wasserstein": "losses", "generator_wasserstein": "losses",
+    "gradient_penalty": "losses",
+    "Critic": "models", "Generator": "models", "build_models": "models",
+}
 
 __all__ = [
     "Config", "ModelConfig", "TrainConfig", "RunConfig", "get_preset",
@@ -18,8 +23,18 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'wganlab' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
 def train(cfg, resume=False):
-    """Train a run from a Config; see wganlab.train.train."""
+    """Train a run from a Config; see wganlab.training.loop.train."""
     from .training.loop import train as _train
 
     return _train(cfg, resume)

@@ -13,6 +13,14 @@ from .. import config as C
 from ..errors import ConfigError
 
 DEFAULT_PRESET = "wgan-gp"
+MAX_IMAGES = 100_000  # per command: more is a typo (and hours of PNG writing)
+MAX_SEED = 2 ** 63 - 1  # what torch.Generator.manual_seed takes
+
+
+def in_range(value: int, flag: str, low: int, high: int) -> None:
+    """A command's own integer flag, checked against its meaningful range."""
+    if not low <= value <= high:
+        raise ConfigError(f"{flag}: must be in [{low}, {high:,}]; got {value}")
 
 
 class Parser(argparse.ArgumentParser):
