@@ -88,7 +88,6 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict]:
 
 def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
     """The preset plus the given flags; with --resume, the run's saved config plus the flags."""
-    import json
 
     overrides = overrides_from(args)
     resume = getattr(args, "resume", None)
@@ -96,12 +95,13 @@ def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
         out = Path(overrides.get("run", {}).get("out") or _checkpoint_run_dir(resume))
         saved = out / "config.json"
         if saved.exists():
-            cfg = C.Config.from_dict(json.loads(saved.read_text()))
+            cfg = _saved_config(saved)
             if args.preset is not None and args.preset != cfg.preset:
                 raise ConfigError(f"--preset: the run being resumed is {cfg.preset!r}")
             C.check_resume(cfg, overrides)
             overrides.setdefault("run", {})["out"] = str(out)
-            return C.apply_overrides(cfg, overrides), (resume if resume != "latest" else True)
+            return C.validate(C.apply_overrides(cfg, overrides)), (
+                resume if resume != "latest" else True)
         if resume == "latest":
             print(f"{out} holds no run yet; starting a new one")
     cfg = C.apply_overrides(C.get_preset(args.preset or DEFAULT_PRESET), overrides)
@@ -111,6 +111,16 @@ def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
         cfg.run.out = _fresh_dir(Path("runs") / cfg.preset)
     # A checkpoint path is always loaded (and checked against this config), never ignored.
     return C.validate(cfg), (resume if resume not in (None, "latest") else bool(resume))
+
+
+def _saved_config(path: Path) -> C.Config:
+    """A run's config.json, checked like flags are; a damaged file is named, not traced."""
+    import json
+
+    try:
+        return C.validate(C.Config.from_dict(json.loads(path.read_text())))
+    except (ValueError, TypeError, AttributeError) as e:  # ConfigError and JSON errors too
+        raise ConfigError(f"{path}: not a usable run config ({str(e)[:200]})") from None
 
 
 def _checkpoint_run_dir(resume: str) -> str:
