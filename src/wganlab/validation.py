@@ -73,15 +73,21 @@ def _check_choices(cfg: Config) -> None:
 def _check_model(m: ModelConfig, native: tuple | None) -> None:
     _in_range(m, "z_dim", 1, 10_000)
     _in_range(m, "n_blocks", 0, 8)
-    _in_range(m, "g_filters", 2 ** m.n_blocks, 8192)
     _in_range(m, "c_filters", 1, 4096)
     _need(0.0 <= m.dropout < 1.0, "dropout", f"must be in [0, 1); got {m.dropout}")
     _in_range(m, "slope", 0.0, 1.0)
     _in_range(m, "bn_momentum", 0.0, 1.0)
     _need(0.0 < m.bn_eps <= 1.0, "bn_eps", f"must be in (0, 1]; got {m.bn_eps}")
-    shape = m.image_shape if m.image_shape is not None else native
-    if shape is None:
-        return
+    shape = _check_shape(m, m.image_shape if m.image_shape is not None else native)
+    _in_range(m, "g_filters", 2 ** m.n_blocks, 8192)  # halved per block
+    if shape is not None:
+        _check_size(m, shape)
+
+
+def _check_shape(m: ModelConfig, shape: tuple | None) -> tuple[int, int, int] | None:
+    """The image shape the networks get (given, or the data set's own), checked."""
+    if shape is None:  # an image folder without --image-shape: sized when it loads
+        return None
     flag = "image_shape" if m.image_shape is not None else "n_blocks"
     _need(len(shape) == 3 and all(isinstance(s, int) and s >= 1 for s in shape),
           "image_shape", f"must be C,H,W with positive sizes; got {shape}")
@@ -92,7 +98,7 @@ def _check_model(m: ModelConfig, native: tuple | None) -> None:
           f"H and W must be at most {MAX_IMAGE_SIDE}; got {h}x{w}")
     _need(h % k == 0 and w % k == 0, flag,
           f"H and W ({h}x{w}) must be divisible by 2**n_blocks = {k}")
-    _check_size(m, (c, h, w))
+    return c, h, w
 
 
 def _check_size(m: ModelConfig, shape: tuple[int, int, int]) -> None:
@@ -140,7 +146,7 @@ def _check_run(r: RunConfig) -> None:
     _in_range(r, "eval_n", 2, 100_000)
     _in_range(r, "checkpoint_every", 1, 10 ** 9, optional=True)
     dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic") or (
-        r.dataset.startswith("folder:") and len(r.dataset) > len("folder:"))
+        r.dataset.startswith("folder:") and r.dataset[len("folder:"):].strip() != "")
     _need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
                                  f"folder:PATH; got {r.dataset!r}")
     for name in ("out", "data_dir", "dataset"):
