@@ -192,64 +192,11 @@ def get_preset(name: str) -> Config:
 
 
 def validate(cfg: Config) -> Config:
-    """Raise ConfigError naming the flag for any value the run could not use."""
-    m, t, r = cfg.model, cfg.train, cfg.run
+    """Raise ConfigError naming the flag for any value the run could not use, or that lies
+    outside its meaningful range (see validation.py)."""
+    from .validation import check_config
 
-    def need(ok: bool, flag: str, allowed: str):
-        if not ok:
-            raise ConfigError(f"--{flag.replace('_', '-')}: {allowed}")
-
-    for sect in (m, t, r):
-        for f in dataclasses.fields(sect):
-            choices = f.metadata.get("choices")
-            if choices and getattr(sect, f.name) not in choices:
-                need(False, f.name, f"must be one of {', '.join(choices)}; "
-                                    f"got {getattr(sect, f.name)!r}")
-    need(m.z_dim >= 1, "z_dim", f"must be >= 1; got {m.z_dim}")
-    need(m.g_filters >= 2 ** m.n_blocks, "g_filters",
-         f"must be >= 2**n_blocks = {2 ** m.n_blocks} (halved per block); got {m.g_filters}")
-    need(m.c_filters >= 1, "c_filters", f"must be >= 1; got {m.c_filters}")
-    need(m.n_blocks >= 0, "n_blocks", f"must be >= 0; got {m.n_blocks}")
-    need(0.0 <= m.dropout < 1.0, "dropout", f"must be in [0, 1); got {m.dropout}")
-    need(m.slope >= 0, "slope", f"must be >= 0; got {m.slope}")
-    if m.image_shape is not None:
-        need(len(m.image_shape) == 3 and all(int(s) >= 1 for s in m.image_shape),
-             "image_shape", f"must be C,H,W with positive sizes; got {m.image_shape}")
-        c, h, w = m.image_shape
-        k = 2 ** m.n_blocks
-        need(c in (1, 3), "image_shape", f"channels must be 1 or 3; got {c}")
-        need(h % k == 0 and w % k == 0, "image_shape",
-             f"H and W must be divisible by 2**n_blocks = {k}; got {h}x{w}")
-    need(t.n_critic >= 1, "n_critic", f"must be >= 1; got {t.n_critic}")
-    need(t.batch_size >= 2, "batch_size", f"must be >= 2; got {t.batch_size}")
-    need(t.g_lr > 0, "g_lr", f"must be > 0; got {t.g_lr}")
-    need(t.c_lr > 0, "c_lr", f"must be > 0; got {t.c_lr}")
-    need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
-         f"must be two numbers in [0, 1); got {t.betas}")
-    need(t.adam_eps > 0, "adam_eps", f"must be > 0; got {t.adam_eps}")
-    need(t.shuffle_buffer is None or t.shuffle_buffer >= 1, "shuffle_buffer",
-         f"must be >= 1; got {t.shuffle_buffer}")
-    need(t.gp_weight >= 0, "gp_weight", f"must be >= 0; got {t.gp_weight}")
-    need(t.clip is None or t.clip > 0, "clip", f"must be > 0; got {t.clip}")
-    need(t.epochs is None or t.epochs >= 1, "epochs", f"must be >= 1; got {t.epochs}")
-    need(t.steps is None or t.steps >= 1, "steps", f"must be >= 1; got {t.steps}")
-    need(t.minutes is None or t.minutes > 0, "minutes", f"must be > 0; got {t.minutes}")
-    need(not (t.shared_step and t.n_critic != 1), "n_critic",
-         "the shared (tutorial) step needs n_critic 1")
-    need(r.log_every >= 1, "log_every", f"must be >= 1; got {r.log_every}")
-    need(r.keep_last >= 1, "keep_last", f"must be >= 1; got {r.keep_last}")
-    need(r.eval_every is None or r.eval_every >= 1, "eval_every", "must be >= 1")
-    need(r.eval_n >= 2, "eval_n", f"must be >= 2; got {r.eval_n}")
-    need(r.checkpoint_every is None or r.checkpoint_every >= 1, "checkpoint_every",
-         "must be >= 1")
-    # "user": images passed from Python, wganlab.train(cfg, data=...).
-    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (
-        r.dataset.startswith("folder:") and len(r.dataset) > len("folder:"))
-    need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
-                                f"folder:PATH; got {r.dataset!r}")
-    need(not (r.dataset == "user" and r.eval_every), "eval_every",
-         "needs a named data set as the reference; for images given from Python evaluate "
-         "samples with wganlab.evaluate_images(images, dataset=...)")
+    check_config(cfg)
     return cfg
 
 

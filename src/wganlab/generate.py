@@ -45,6 +45,11 @@ def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
         wrong = sorted(set(shapes.items()) ^ set(given.items()))[:2]
         raise CheckpointError(f"{source}: generator weights do not fit its config "
                               f"(first mismatches: {wrong})")
+    bad = [k for k, v in weights.items()
+           if isinstance(v, torch.Tensor) and v.is_floating_point() and not v.isfinite().all()]
+    if bad:  # it would draw NaN images (black PNGs) and say nothing
+        raise CheckpointError(f"{source}: the generator's weights hold NaN or Inf "
+                              f"(in {', '.join(bad[:3])}); use an earlier checkpoint")
     generator = build()
     try:
         generator.load_state_dict(weights)

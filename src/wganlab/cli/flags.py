@@ -14,6 +14,14 @@ from ..errors import ConfigError
 from .config_file import base_config, read_config_file
 
 DEFAULT_PRESET = "wgan-gp"
+MAX_IMAGES = 100_000  # per command: more is a typo (and hours of PNG writing)
+MAX_SEED = 2 ** 63 - 1  # what torch.Generator.manual_seed takes
+
+
+def in_range(value: int, flag: str, low: int, high: int) -> None:
+    """A command's own integer flag, checked against its meaningful range."""
+    if not low <= value <= high:
+        raise ConfigError(f"{flag}: must be in [{low}, {high:,}]; got {value}")
 
 
 class Parser(argparse.ArgumentParser):
@@ -86,7 +94,6 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict]:
 def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
     """The preset, then --config FILE's settings, then the given flags (each overriding the
     one before); with --resume, the run's saved config plus the file's and flags' changes."""
-    import json
 
     config_file = getattr(args, "config", None)
     file_preset, file_values = read_config_file(config_file) if config_file else (None, {})
@@ -99,13 +106,14 @@ def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
         out = Path(overrides.get("run", {}).get("out") or _checkpoint_run_dir(resume))
         saved = out / "config.json"
         if saved.exists():
-            cfg = C.Config.from_dict(json.loads(saved.read_text()))
+            cfg = _saved_config(saved)
             if preset is not None and preset != cfg.preset:
                 where = "--preset" if args.preset else f"{config_file}: preset"
                 raise ConfigError(f"{where}: the run being resumed is {cfg.preset!r}")
             C.check_resume(cfg, overrides)
             overrides.setdefault("run", {})["out"] = str(out)
-            return C.apply_overrides(cfg, overrides), (resume if resume != "latest" else True)
+            return C.validate(C.apply_overrides(cfg, overrides)), (
+                resume if resume != "latest" else True)
         if resume == "latest":
             print(f"{out} holds no run yet; starting a new one")
     cfg = C.apply_overrides(base_config(preset or DEFAULT_PRESET), overrides)
@@ -146,6 +154,16 @@ def _validate(cfg: C.Config, config_file, file_values: dict, flag_values: dict) 
                 raise ConfigError(f"{config_file}: {section}.{name} = {values[name]!r}: "
                                   f"{message}") from None
         raise
+
+
+def _saved_config(path: Path) -> C.Config:
+    """A run's config.json, checked like flags are; a damaged file is named, not traced."""
+    import json
+
+    try:
+        return C.validate(C.Config.from_dict(json.loads(path.read_text())))
+    except (ValueError, TypeError, AttributeError) as e:  # ConfigError and JSON errors too
+        raise ConfigError(f"{path}: not a usable run config ({str(e)[:200]})") from None
 
 
 def _checkpoint_run_dir(resume: str) -> str:

@@ -5,13 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from dataclasses import fields
 from pathlib import Path
 
 from .. import config as C
-from ..errors import CheckpointError, ConfigError, DataError, NonFiniteError
+from ..errors import ConfigError
 from . import measure, reproduce
-from .flags import DEFAULT_PRESET, Parser, add_config_flags, overrides_from, resolve_config
+from .flags import (
+    DEFAULT_PRESET,
+    MAX_IMAGES,
+    MAX_SEED,
+    Parser,
+    add_config_flags,
+    in_range,
+    overrides_from,
+    resolve_config,
+)
 
 
 def cmd_train(args):
@@ -73,9 +83,20 @@ def cmd_distances(args):
     return 0
 
 
+def check_generate_args(args) -> None:
+    in_range(args.n, "--n", 1, MAX_IMAGES)
+    in_range(args.seed, "--seed", 0, MAX_SEED)
+    in_range(args.rows, "--rows", 1, 1000)
+    in_range(args.steps, "--steps", 2, 1000)
+    if args.interpolate:
+        in_range(args.rows * args.steps, "--rows x --steps", 2, MAX_IMAGES)
+
+
 def cmd_generate(args):
     """wganlab generate: a PNG grid, one file per image, or latent walks."""
     import torch
+
+    check_generate_args(args)
 
     from ..base.files import atomic_write
     from ..base.images import grid_png, to_uint8
@@ -202,22 +223,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command; user errors print one line and return their exit code."""
+INTERNAL_ERROR = 70  # EX_SOFTWARE: not the user's doing
+
+
+def _is_user_error(e: BaseException) -> bool:
+    """wganlab's own error classes (errors.py, and the few others that carry an exit code)."""
+    return type(e).__module__.startswith("wganlab.") and isinstance(
+        getattr(e, "exit_code", None), int)
+
+
+def _is_out_of_memory(e: BaseException) -> bool:
+    torch = sys.modules.get("torch")
+    if isinstance(e, MemoryError) or (torch and isinstance(e, torch.OutOfMemoryError)):
+        return True
+    return isinstance(e, RuntimeError) and ("can't allocate memory" in str(e)
+                                            or "out of memory" in str(e))
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "generate" and not (args.run or args.model):
         print("wganlab generate: error: give a RUN directory or --model FILE", file=sys.stderr)
         return 2
     try:
         return args.func(args) or 0
-    except (ConfigError, DataError, CheckpointError, NonFiniteError) as e:
-        print(f"wganlab {args.command}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except OSError as e:
-        print(f"wganlab {args.command}: error: {e}", file=sys.stderr)
-        return 1
+    except Exception as e:
+        where = f"wganlab {args.command}"
+        if _is_user_error(e):
+            print(f"{where}: error: {e}", file=sys.stderr)
+            return e.exit_code
+        if isinstance(e, OSError):  # missing file, permission, full disk: named by the OS
+            print(f"{where}: error: {e}", file=sys.stderr)
+            return 1
+        if _is_out_of_memory(e):
+            print(f"{where}: error: out of memory ({str(e).splitlines()[0][:200]}); use a "
+                  "smaller --batch-size, --n or network", file=sys.stderr)
+            return 1
+        traceback.print_exc()
+        print(f"{where}: internal error: this is a bug in wganlab, not in what you gave it; "
+              "please report it with the traceback above", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: user errors are one line and their exit code, never a traceback;
+    Ctrl-C, at any point once this function runs, is one line and exit 130."""
+    try:
+        return _run(argv)
     except KeyboardInterrupt:
-        print(f"wganlab {args.command}: interrupted", file=sys.stderr)
+        print("wganlab: interrupted", file=sys.stderr)
         return 130
 
 

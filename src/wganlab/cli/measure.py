@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .. import config as C
 from ..errors import ConfigError
-from .flags import add_config_flags, overrides_from
+from .flags import MAX_IMAGES, MAX_SEED, add_config_flags, in_range, overrides_from
 
 
 def register_evaluate(sub) -> None:
@@ -48,14 +48,20 @@ def _device(name: str) -> str:
 
 
 def _cmd_evaluate(args) -> int:
+    from ..data import native_shape
+    from ..errors import DataError
     from ..metrics.evaluate import evaluate_real, evaluate_run, format_table
 
-    if args.n < 2:
-        raise ConfigError(f"--n: must be >= 2; got {args.n}")
-    if args.bootstrap < 0:
-        raise ConfigError(f"--bootstrap: must be >= 0; got {args.bootstrap}")
+    in_range(args.n, "--n", 2, MAX_IMAGES)
+    in_range(args.seed, "--seed", 0, MAX_SEED)
+    if args.bootstrap != 0:  # 0: none; one resample gives no interval
+        in_range(args.bootstrap, "--bootstrap", 2, 10_000)
     device = _device(args.device)
     if args.real:
+        try:
+            native_shape(args.real)
+        except DataError as e:
+            raise ConfigError(f"--real: {e}") from None
         record = evaluate_real(args.real, args.n, args.seed, device=device)
     elif args.run:
         record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
@@ -70,6 +76,10 @@ def _cmd_train_evaluator(args) -> int:
     from ..metrics import train_evaluator
     from ..metrics.evaluator_lookup import cache_dir, weights_filename
 
+
+    if args.epochs is not None:
+        in_range(args.epochs, "--epochs", 1, 1000)
+    in_range(args.seed, "--seed", 0, MAX_SEED)
     out = args.out or cache_dir() / weights_filename(args.dataset)
     info = train_evaluator(args.dataset, out, epochs=args.epochs, seed=args.seed,
                            data_dir=args.data_dir, progress=print)
@@ -105,9 +115,12 @@ def cmd_bench(args) -> int:
     if args.warmup is None:
         args.warmup = WARMUP_STEPS + 2 if "cuda" in args.devices else 1
     for name in ("repeats", "steps", "warmup", "profile_top"):
-        if getattr(args, name) < 1:
+        if not 1 <= getattr(args, name) <= 1000:
             flag = name.replace("_", "-")
-            raise ConfigError(f"--{flag}: must be >= 1; got {getattr(args, name)}")
+            raise ConfigError(f"--{flag}: must be in [1, 1000]; got {getattr(args, name)}")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise ConfigError(f"--threads: must be in [1, 1024]; got {args.threads}")
+    _check_bench_configs(args)
     pick_variants(args.variants, args.bf16)  # unknown names: refused before any work
     if args.profile:
         from ..bench import profile
@@ -123,6 +136,23 @@ def cmd_bench(args) -> int:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text)
     return 0
+
+
+def _check_bench_configs(args) -> None:
+    """Every preset x batch size the bench would build passes the config's own checks."""
+    from ..bench.baseline import check_recipe
+
+    model = {k: v for k, v in (("g_filters", args.g_filters), ("c_filters", args.c_filters))
+             if v is not None}
+    for preset in args.presets:
+        for batch in args.batch_sizes:
+            cfg = C.apply_overrides(C.get_preset(preset), {"model": model,
+                                                           "train": {"batch_size": batch}})
+            try:
+                C.validate(cfg)
+            except ConfigError as e:
+                raise ConfigError(str(e).replace("--batch-size", "--batch-sizes")) from None
+            check_recipe(cfg)
 
 
 def register_bench(sub) -> None:
@@ -181,19 +211,19 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_sweep(args) -> int:
-    from ..bench.sweep import Sweep, run_sweep
+    from ..bench.sweep import Sweep, run_config, run_sweep
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds: must be >= 1; got {args.seeds}")
-    if args.minutes <= 0:
-        raise ConfigError(f"--minutes: must be > 0; got {args.minutes}")
-    if args.eval_samples < 2:
-        raise ConfigError(f"--eval-samples: must be >= 2; got {args.eval_samples}")
+    in_range(args.seeds, "--seeds", 1, 1000)
+    if not 0 < args.minutes <= 1e6:  # also refuses nan and inf
+        raise ConfigError(f"--minutes: must be in (0, 1e+06]; got {args.minutes}")
+    in_range(args.eval_samples, "--eval-samples", 2, MAX_IMAGES)
     overrides = overrides_from(args)
     # One data set for all: presets differ in theirs (the tutorial's `seed` is MNIST).
     overrides.setdefault("run", {}).setdefault("dataset", "fashion-mnist")
     sweep = Sweep(_names(args.presets), list(range(1, args.seeds + 1)), args.minutes,
                   Path(args.out), overrides, not args.no_equal_steps, args.eval_samples)
+    for preset in sweep.presets:  # every run's config, checked before the first one trains
+        run_config(sweep, preset, 1, None)
     return run_sweep(sweep)
 
 

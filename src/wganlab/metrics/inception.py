@@ -21,6 +21,8 @@ PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's fi
 class InceptionUnavailable(RuntimeError):
     """No Inception-v3 port is installed, or its weights are not on disk."""
 
+    exit_code = 2  # the CLI prints the message (what to install) as one line
+
 
 def hub_checkpoints() -> Path:
     """torch's hub cache, where both Inception ports look for their weights file."""

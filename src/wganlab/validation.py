@@ -1,0 +1,178 @@
+"""The checks behind config.validate: types, choices and meaningful ranges of every field.
+
+A value outside its range is a typo or a misunderstanding, never a setting: a 1e9-filter
+network, a learning rate of 1e6, a seed torch cannot take. Each check raises ConfigError
+naming the flag, so the CLI prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config, ModelConfig, RunConfig, TrainConfig
+
+# Meaningful ranges: a value outside them is a typo or a misunderstanding, never a setting
+# (a 1e9-filter network, a learning rate of 1e6, a seed torch cannot take).
+MAX_IMAGE_SIDE = 1024
+MAX_PARAMETERS = 200_000_000  # per network: 800 MB of fp32 weights before optimizer state
+MAX_ACTIVATIONS = 2 ** 27  # floats of the largest layer output, per image (512 MB)
+MAX_SEED = 2 ** 62  # the run also seeds with seed + 1 and seed + 2
+DEVICE_TYPES = ("auto", "cpu", "cuda", "mps")
+
+
+def _need(ok: bool, flag: str, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"--{flag.replace('_', '-')}: {allowed}")
+
+
+def _in_range(sect, name: str, low, high, optional: bool = False) -> None:
+    value = getattr(sect, name)
+    if optional and value is None:
+        return
+    _need(isinstance(value, (int, float)) and not isinstance(value, bool)
+          and low <= value <= high, name, f"must be in [{low:g}, {high:g}]; got {value!r}")
+
+
+def _type_ok(value, hint: str) -> bool:
+    """Does value fit a field's annotation ("int", "float | None", "tuple[float, float]")?"""
+    if value is None:
+        return "None" in hint
+    base = hint.split(" | ")[0]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base.startswith("tuple["):
+        kinds = [k.strip() for k in base[len("tuple["):-1].split(",")]
+        return isinstance(value, (tuple, list)) and len(value) == len(kinds) and all(
+            _type_ok(v, k) for v, k in zip(value, kinds))
+    return {"int": isinstance(value, int) and not isinstance(value, bool),
+            "float": number and math.isfinite(value), "bool": isinstance(value, bool),
+            "str": isinstance(value, str)}.get(base, True)
+
+
+def _check_types(cfg: Config) -> None:
+    for sect in (cfg.model, cfg.train, cfg.run):
+        for f in dataclasses.fields(sect):
+            value = getattr(sect, f.name)
+            _need(_type_ok(value, str(f.type)), f.name,
+                  f"expected {str(f.type).replace(' | None', ' or nothing')}; got {value!r}")
+
+
+def _check_choices(cfg: Config) -> None:
+    for sect in (cfg.model, cfg.train, cfg.run):
+        for f in dataclasses.fields(sect):
+            choices = f.metadata.get("choices")
+            value = getattr(sect, f.name)
+            if choices and value not in choices:
+                _need(False, f.name, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_model(m: ModelConfig, native: tuple | None) -> None:
+    _in_range(m, "z_dim", 1, 10_000)
+    _in_range(m, "n_blocks", 0, 8)
+    _in_range(m, "c_filters", 1, 4096)
+    _need(0.0 <= m.dropout < 1.0, "dropout", f"must be in [0, 1); got {m.dropout}")
+    _in_range(m, "slope", 0.0, 1.0)
+    _in_range(m, "bn_momentum", 0.0, 1.0)
+    _need(0.0 < m.bn_eps <= 1.0, "bn_eps", f"must be in (0, 1]; got {m.bn_eps}")
+    shape = _check_shape(m, m.image_shape if m.image_shape is not None else native)
+    _in_range(m, "g_filters", 2 ** m.n_blocks, 8192)  # halved per block
+    if shape is not None:
+        _check_size(m, shape)
+
+
+def _check_shape(m: ModelConfig, shape: tuple | None) -> tuple[int, int, int] | None:
+    """The image shape the networks get (given, or the data set's own), checked."""
+    if shape is None:  # an image folder without --image-shape: sized when it loads
+        return None
+    flag = "image_shape" if m.image_shape is not None else "n_blocks"
+    _need(len(shape) == 3 and all(isinstance(s, int) and s >= 1 for s in shape),
+          "image_shape", f"must be C,H,W with positive sizes; got {shape}")
+    c, h, w = shape
+    k = 2 ** m.n_blocks
+    _need(c in (1, 3), "image_shape", f"channels must be 1 or 3; got {c}")
+    _need(h <= MAX_IMAGE_SIDE and w <= MAX_IMAGE_SIDE, "image_shape",
+          f"H and W must be at most {MAX_IMAGE_SIDE}; got {h}x{w}")
+    _need(h % k == 0 and w % k == 0, flag,
+          f"H and W ({h}x{w}) must be divisible by 2**n_blocks = {k}")
+    return c, h, w
+
+
+def _check_size(m: ModelConfig, shape: tuple[int, int, int]) -> None:
+    """Refuse networks no machine can hold, counted on the meta device (no memory used)."""
+    import torch
+
+    from .models import build_models
+
+    c, h, w = shape
+    largest = max(m.c_filters * h * w, m.g_filters * h * w // 4 ** m.n_blocks,
+                  m.g_filters // 2 ** m.n_blocks * h * w)
+    _need(largest <= MAX_ACTIVATIONS, "image_shape" if m.image_shape else "c_filters",
+          f"a layer of these networks would hold {largest:,} values per {h}x{w} image; "
+          f"at most {MAX_ACTIVATIONS:,} (use fewer filters or smaller images)")
+    with torch.device("meta"):
+        nets = build_models(dataclasses.replace(m, weight_init="pytorch"), shape)
+    for net, flag in zip(nets, ("g_filters", "c_filters")):
+        count = sum(p.numel() for p in net.parameters())
+        _need(count <= MAX_PARAMETERS, flag, f"the {type(net).__name__.lower()} would have "
+                                             f"{count:,} parameters; at most {MAX_PARAMETERS:,}")
+
+
+def _check_train(t: TrainConfig) -> None:
+    _in_range(t, "n_critic", 1, 100)
+    _in_range(t, "batch_size", 2, 65_536)
+    _in_range(t, "epochs", 1, 1_000_000, optional=True)
+    _in_range(t, "steps", 1, 10 ** 9, optional=True)
+    _need(t.minutes is None or 0 < t.minutes <= 1e6, "minutes",
+          f"must be in (0, 1e+06]; got {t.minutes}")
+    for name in ("g_lr", "c_lr"):
+        _need(0 < getattr(t, name) <= 1.0, name, f"must be in (0, 1]; got {getattr(t, name)}")
+    _need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
+          f"must be two numbers in [0, 1); got {t.betas}")
+    _need(0 < t.adam_eps <= 1.0, "adam_eps", f"must be in (0, 1]; got {t.adam_eps}")
+    _in_range(t, "shuffle_buffer", 1, 10 ** 9, optional=True)
+    _in_range(t, "gp_weight", 0.0, 1e4)
+    _need(t.clip is None or 0 < t.clip <= 10, "clip", f"must be in (0, 10]; got {t.clip}")
+    _in_range(t, "seed", 0, MAX_SEED)
+    _need(not (t.shared_step and t.n_critic != 1), "n_critic",
+          "the shared (tutorial) step needs n_critic 1")
+
+
+def _check_run(r: RunConfig) -> None:
+    _in_range(r, "log_every", 1, 10 ** 9)
+    _in_range(r, "keep_last", 1, 10_000)
+    _in_range(r, "eval_every", 1, 10 ** 9, optional=True)
+    _in_range(r, "eval_n", 2, 100_000)
+    _in_range(r, "checkpoint_every", 1, 10 ** 9, optional=True)
+    # "user": images passed from Python, wganlab.train(cfg, data=...).
+    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (
+        r.dataset.startswith("folder:") and r.dataset[len("folder:"):].strip() != "")
+    _need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
+                                 f"folder:PATH; got {r.dataset!r}")
+    _need(not (r.dataset == "user" and r.eval_every), "eval_every",
+          "needs a named data set as the reference; for images given from Python evaluate "
+          "samples with wganlab.evaluate_images(images, dataset=...)")
+    for name in ("out", "data_dir", "dataset"):
+        value = getattr(r, name)
+        _need(value is None or (value.strip() and "\0" not in value), name,
+              f"must be a usable path; got {value!r}")
+    kind, _, index = r.device.partition(":")
+    _need(kind in DEVICE_TYPES and (not index or (kind == "cuda" and index.isdigit())),
+          "device", f"must be auto, cpu, cuda, cuda:N or mps; got {r.device!r}")
+
+
+
+
+def check_config(cfg: Config) -> None:
+    """Raise ConfigError naming the first flag whose value is of the wrong type, not one of
+    its choices, or outside its meaningful range."""
+    from .data import native_shape
+
+    _check_types(cfg)
+    _check_choices(cfg)
+    _check_run(cfg.run)
+    _check_train(cfg.train)
+    _check_model(cfg.model, native_shape(cfg.run.dataset))
