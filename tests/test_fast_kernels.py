@@ -145,7 +145,7 @@ def test_the_rule_names_what_couples_a_batch(preset, model, why):
     assert len(reasons) == len(why) and all(w in r for w, r in zip(why, reasons))
 
 
-def test_the_seed_preset_keeps_separate_passes():
+def test_the_seed_preset_keeps_separate_passes(capsys):
     cfg, G, C, images = setup("seed")
     apart, asked = Run(cfg, G, C, images), Run(cfg, G, C, images)
     _, want = run_steps(apart, Speed())
@@ -153,6 +153,7 @@ def test_the_seed_preset_keeps_separate_passes():
     assert not runner.speed.concat_critic
     assert runner.notes == ["concat-critic not used: BatchNorm uses batch statistics; "
                             "dropout would draw one mask instead of one per pass"]
+    assert f"wganlab: {runner.notes[0]}" in capsys.readouterr().err
     for x, y in zip(apart.params(), asked.params()):
         assert torch.equal(x, y)
     # Why: a BatchNorm critic scores a concatenated batch with other statistics.

@@ -1,10 +1,10 @@
 """`wganlab bench`: the project's training step against a plain eager step, in the same run.
 
 For each preset x batch size x device it builds the networks once, gives the baseline
-(bench_baseline.PlainStep), the project's step (runner.make_runner, what train.py runs, with
-the default Speed) and each chosen variant of it (one Speed switch flipped, see VARIANTS)
-identical copies, warms them up, then times them in interleaved repeats (in order in even
-repeats, reversed in odd ones) so that drift in the machine's speed hits all alike.
+(bench.baseline.PlainStep), the project's step (runner.make_runner, what `wganlab train`
+runs, with the default Speed) and each chosen variant of it (Speed switches flipped, see
+VARIANTS) identical copies, warms them up, then times them in interleaved repeats (in order
+in even repeats, reversed in odd ones) so that drift in the machine's speed hits all alike.
 
 Reported per variant: median ms per generator step (with min and max), real images per second
 (batch_size x batches per step / time), FLOPs of one step (torch.utils.flop_counter, counted

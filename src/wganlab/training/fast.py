@@ -8,7 +8,8 @@ What one replay does (the same updates, in the same order, as the eager step in 
 - draws z and the penalty's interpolation weights from the run's noise generator, which is
   registered with the graph so each replay advances it like eager draws would;
 - runs n_critic critic updates and the generator update (or the tutorial's shared step), with
-  `Adam(capturable=True)` (or RMSprop) stepping on device-side step counters;
+  `Adam(capturable=True)` (fused by default, kernels.py) or RMSprop stepping on device-side
+  step counters;
 - packs every logged value into one static vector, which the host clones after the replay.
 
 Nothing in the step reads a value back on the host, so it needs no synchronisation; the price

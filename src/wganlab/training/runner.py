@@ -9,6 +9,7 @@ strings saying how it runs and, when eager on CUDA, why. `speed` is the Speed it
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import replace
 
 import torch
@@ -133,6 +134,8 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
     if device.type == "cpu":
         fit_threads()
     speed, notes = applicable(speed, cfg, critic, device)
+    for note in notes:
+        print(f"wganlab: {note}", file=sys.stderr)
     if speed.channels_last:
         kernels.to_channels_last(generator, critic)
     G = distributed.wrap(generator, device, shard)
