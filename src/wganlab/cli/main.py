@@ -34,7 +34,7 @@ def cmd_train(args):
     from ..training.runner import Speed
 
     speed = Speed(**{f.name: getattr(args, f.name) for f in fields(Speed)})
-    result = train(cfg, resume, speed)
+    result = train(cfg, resume, speed, init_from=args.init_from)
     if int(os.environ.get("RANK", "0")) == 0:
         print(finished_message(result))
     return result.exit_code
@@ -161,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"starting configuration (default {DEFAULT_PRESET})")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                    help="continue the run in --out (newest valid checkpoint) or from a path")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start a new run from a checkpoint's network weights only (new "
+                        "optimizers, step 0, this run's config)")
     p.add_argument("--config", metavar="FILE",
                    help="TOML or JSON settings (a run's config.json repeats that run); "
                         "flags override them")

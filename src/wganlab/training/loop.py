@@ -8,6 +8,7 @@ when each one runs.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import torch
 from ..base import checkpoint
 from ..base.device import seed_everything
 from ..base.files import write_json
+from ..base.lock import RunLock
 from ..config import Config, validate
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError, NonFiniteError
@@ -27,6 +29,7 @@ from . import distributed
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
 from .progress import Progress
+from .resume import check_same_run, init_weights, resume_point
 from .runner import Speed, make_runner
 from .runtime import Clock, StopSignals
 from .schedule import epoch_order, planned_steps, steps_per_epoch
@@ -47,14 +50,32 @@ class TrainResult:
 
 
 def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
-          data: Dataset | None = None) -> TrainResult:
-    """Train (or, with `resume`, continue) the run `cfg` describes; see the README."""
+          data: Dataset | None = None, init_from: str | None = None) -> TrainResult:
+    """Train (or, with `resume`, continue) the run `cfg` describes; see the README.
+
+    init_from: a checkpoint whose network weights (only) this new run starts from.
+    """
+    if init_from and resume:
+        raise ConfigError("--init-from: starts a new run from a checkpoint's weights; "
+                          "--resume continues one: give only one of them")
+    # One writer per run directory (rank 0 holds RUN/.lock while it writes).
+    lock = RunLock(cfg.run.out)
+    try:
+        return _train(cfg, resume, speed, data, init_from, lock)
+    finally:
+        lock.release()
+
+
+def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
+           init_from: str | None, lock: RunLock) -> TrainResult:
     validate(cfg)
     t, r = cfg.train, cfg.run
     out = Path(r.out)
     # Under torchrun: join the process group; only rank 0 (`main`) writes anything.
     shard, device = distributed.setup(r.device)
     main = shard.is_main
+    if main and out.is_dir():
+        lock.acquire()  # before reading anything: two resumes of one run never both start
     seed_everything(t.seed, r.deterministic)
 
     # Load the data; the model takes the data set's shape unless one was given.
@@ -67,21 +88,25 @@ def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
 
     # Build the networks, optimizers and random streams; restore them when resuming.
     state = TrainState.build(cfg, device)
-    found = _find_checkpoint(resume, out, device)
+    found = _find_checkpoint(resume, out, cfg, device, main)
     if found is not None:
         state.restore(found[1], found[0], device)
         if main:
             print(f"Resuming {out} from {found[0]} at step {state.step}")
+    if init_from:
+        init_weights(state, init_from, device)
     # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
     runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt, images,
                          state.noise, device, shard, speed)
     if main:
+        lock.acquire()
         _prepare_run_dir(out, cfg, resuming=bool(resume))
         write_json(out / "config.json", cfg.to_dict())
         write_json(out / "run.json", {
             "version": __version__, "steps_per_epoch": per_epoch, "planned_steps": total,
             "n_images": len(images), "data_source": data.source, "device": str(device),
-            "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason})
+            "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason,
+            "init_from": str(init_from) if init_from else _earlier(out, "init_from")})
 
     # The side concerns, each an object the loop calls; only rank 0 writes or prints.
     clock = Clock(state.elapsed, t.minutes)
@@ -184,13 +209,32 @@ def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device) -> to
     return data.images.to(device) if data.images.nbytes < 2**32 else data.images
 
 
-def _find_checkpoint(resume: bool | str, out: Path, device):
-    """(path, state) of the checkpoint to resume from, or None for a fresh run."""
+def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: bool):
+    """(path, state) of the checkpoint to resume from, or None for a fresh run.
+
+    A checkpoint given by path must come from a run of this config; the run's own newest
+    one is taken past damaged ones, which are kept aside (see resume.py).
+    """
     if not resume:
         return None
     if isinstance(resume, str):
-        return resume, checkpoint.load(resume, device)
-    return checkpoint.latest_valid(out, device)
+        state = checkpoint.load(resume, device)
+        check_same_run(Path(resume), state, cfg)
+        return resume, state
+    found = resume_point(out, device, main)
+    if found is None:
+        return None
+    for line in found.kept_aside:
+        print(f"wganlab: {line}", file=sys.stderr)
+    return found.path, found.state
+
+
+def _earlier(out: Path, key: str):
+    """A value the run's previous run.json recorded (kept across resumes)."""
+    try:
+        return json.loads((out / "run.json").read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:

@@ -4,7 +4,7 @@
                                    the metrics rows past the resume step) are kept aside and
                                    named; all damaged: refused, nothing changed
     check_same_run(state, cfg)     a checkpoint from a run with another config is refused
-    weights_only(path, cfg)        --init-from: the networks' weights of any compatible run
+    init_weights(state, path)      --init-from: the networks' weights of any compatible run
 """
 
 from __future__ import annotations
@@ -100,14 +100,15 @@ def _step(line: str) -> int:
 def differences(saved: dict, cfg: Config) -> list[str]:
     """'section.field: saved -> now' for every field that defines the run (all but run
     length and logging) on which a checkpoint's config and this run's config differ."""
-    now = cfg.to_dict()
+    now, defaults = cfg.to_dict(), Config().to_dict()
     found = []
     for section in ("model", "train", "run"):
         theirs = saved.get(section) if isinstance(saved.get(section), dict) else {}
         for name, value in now[section].items():
             if (section, name) in RESUMABLE:
                 continue
-            other = theirs.get(name, "(missing)")
+            # A field the checkpoint's wganlab did not have: its default, as from_dict does.
+            other = theirs.get(name, defaults[section][name])
             if _plain(other) != _plain(value):
                 found.append(f"{section}.{name}: {other!r} there, {value!r} here")
     return found
@@ -129,10 +130,16 @@ def check_same_run(path: Path, state: dict, cfg: Config) -> None:
                           f"--init-from {path}")
 
 
-def weights_only(path: str | Path, map_location="cpu") -> dict[str, dict]:
-    """The generator's and critic's weights of a checkpoint (for --init-from), nothing else."""
-    state = checkpoint.load(path, map_location)
-    missing = [k for k in ("generator", "critic") if not isinstance(state.get(k), dict)]
+def init_weights(state, path: str | Path, device) -> None:
+    """--init-from: load a checkpoint's generator and critic weights into a fresh TrainState;
+    its optimizers, step, random streams and config are not used."""
+    saved = checkpoint.load(path, device)
+    missing = [k for k in ("generator", "critic") if not isinstance(saved.get(k), dict)]
     if missing:
         raise CheckpointError(f"{path}: no {' or '.join(missing)} weights to start from")
-    return {"generator": state["generator"], "critic": state["critic"]}
+    try:
+        state.generator.load_state_dict(saved["generator"])
+        state.critic.load_state_dict(saved["critic"])
+    except RuntimeError as e:
+        raise CheckpointError(f"--init-from {path}: its networks do not fit this run's model "
+                              f"({str(e).strip().splitlines()[0][:200]})") from e
