@@ -27,7 +27,10 @@ def make_run(path, weights=None):
              "step": 1, "config": cfg.to_dict()}
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(cfg.to_json())
-    checkpoint.save(state, checkpoint.checkpoint_path(path, 1))
+    target = checkpoint.checkpoint_path(path, 1)
+    target.parent.mkdir(exist_ok=True)
+    # torch.save itself: checkpoint.save refuses to write NaN, but files come from elsewhere.
+    torch.save(state, target)
     return path
 
 

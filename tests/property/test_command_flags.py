@@ -61,7 +61,7 @@ def test_generate_interpolation_sizes(rows, steps, tiny_run, tmp_path):
 @pytest.fixture
 def stub_evaluator(monkeypatch):
     torch.manual_seed(0)
-    ev = Evaluator(feature_dim=8, width=4, image_size=8).eval().requires_grad_(False)
+    ev = Evaluator(feature_dim=4, width=4, image_size=8).eval().requires_grad_(False)
     ev.info = {"architecture": {"name": "stub"}, "sha256": "00" * 32, "test_accuracy": 0.5}
     monkeypatch.setattr(evaluate, "get_evaluator", lambda *a, **k: ev)
     evaluate._REFERENCE_CACHE.clear()
@@ -71,10 +71,10 @@ def stub_evaluator(monkeypatch):
 @settings(max_examples=25, **SETTINGS)
 @given(flag=st.sampled_from(["--n", "--bootstrap", "--seed"]), value=st.data())
 def test_evaluate_flags(flag, value, tiny_run, stub_evaluator):
-    limits = {"--n": (8, 16, 100_000), "--bootstrap": (2, 3, 10_000),
+    limits = {"--n": (12, 20, 100_000), "--bootstrap": (2, 3, 10_000),
               "--seed": (0, 2 ** 63 - 1, 2 ** 63 - 1)}[flag]
     text, ok = value.draw(ints(*limits))
-    argv = ["evaluate", tiny_run, flag, text] + (["--n", "8"] if flag != "--n" else [])
+    argv = ["evaluate", tiny_run, flag, text] + (["--n", "16"] if flag != "--n" else [])
     code, _, err = run_cli(argv)
     if ok or (flag == "--bootstrap" and text == "0"):
         assert code == 0, err
