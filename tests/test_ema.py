@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from wganlab.training.ema import GeneratorEMA, averaged_generator, ramped_decay
+from wganlab.generate import averaged_generator
+from wganlab.training.ema import GeneratorEMA, ramped_decay
 
 
 class Tiny(nn.Module):

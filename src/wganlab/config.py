@@ -62,6 +62,9 @@ class TrainConfig:
     clip: float | None = opt(None, "clip critic weights to [-clip, clip] (original WGAN)")
     z_dist: str = opt("normal", "distribution of z", ("uniform", "normal"))
     feature_matching: bool = opt(False, "generator matches mean critic features of real data")
+    ema_decay: float = opt(
+        0.0, "decay of an exponential moving average of the generator's weights, used for "
+        "samples and evaluation (0: none)")
     seed: int = opt(1, "random seed for weights, data order and z")
 
 
@@ -199,6 +202,7 @@ def validate(cfg: Config) -> Config:
     need(t.c_lr > 0, "c_lr", f"must be > 0; got {t.c_lr}")
     need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
          f"must be two numbers in [0, 1); got {t.betas}")
+    need(0 <= t.ema_decay < 1, "ema_decay", f"must be in [0, 1); got {t.ema_decay}")
     need(t.gp_weight >= 0, "gp_weight", f"must be >= 0; got {t.gp_weight}")
     need(t.clip is None or t.clip > 0, "clip", f"must be > 0; got {t.clip}")
     need(t.epochs is None or t.epochs >= 1, "epochs", f"must be >= 1; got {t.epochs}")

@@ -16,6 +16,8 @@ from .data import sample_z
 from .errors import CheckpointError, ConfigError
 from .models import Generator
 
+WEIGHTS = ("ema", "raw")  # which generator a checkpoint gives: the averaged one or the raw one
+
 
 def _config_from(saved, source: Path) -> Config:
     """The config a file carries, checked before it sizes anything."""
@@ -26,6 +28,16 @@ def _config_from(saved, source: Path) -> Config:
         return cfg
     except (ValueError, TypeError, AttributeError) as e:  # ConfigError and JSON errors too
         raise CheckpointError(f"{source}: the config it carries is not valid ({e})") from e
+
+
+def averaged_generator(state: dict) -> dict | None:
+    """The averaged generator's state_dict from a checkpoint's "ema" entry (written by
+    training/ema.py: an AveragedModel's state, the generator's under "module."), if any."""
+    ema = state.get("ema")
+    if not ema:
+        return None
+    prefix = "module."
+    return {k[len(prefix):]: v for k, v in ema["averaged"].items() if k.startswith(prefix)}
 
 
 def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
@@ -54,8 +66,17 @@ def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
 
 
 def load_generator(source: str | Path, checkpoint_path: str | Path | None = None,
-                   device: str | torch.device = "cpu") -> tuple[Generator, Config, dict]:
-    """A generator in eval mode, its config, and where it came from (path, step)."""
+                   device: str | torch.device = "cpu",
+                   weights: str = "ema") -> tuple[Generator, Config, dict]:
+    """A generator in eval mode, its config, and where it came from (path, step, weights).
+
+    weights="ema" takes the averaged generator where the checkpoint has one (a run trained
+    with --ema-decay > 0) and falls back to the raw weights where it has none (info["weights"]
+    says which, info["note"] why); weights="raw" always takes the raw ones. An export holds
+    the one set it was exported with.
+    """
+    if weights not in WEIGHTS:
+        raise ConfigError(f"--weights: must be one of {', '.join(WEIGHTS)}; got {weights!r}")
     source = Path(checkpoint_path or source)
     if source.suffix == ".safetensors":
         return _load_export(source, device)
@@ -67,15 +88,23 @@ def load_generator(source: str | Path, checkpoint_path: str | Path | None = None
     else:
         state = checkpoint.load(source)
     cfg = _config_from(state.get("config"), source)
-    generator = _generator_from(cfg, state["generator"], source).to(device)
-    return generator, cfg, {"checkpoint": str(source), "step": state.get("step")}
+    info = {"checkpoint": str(source), "step": state.get("step"), "weights": weights}
+    chosen = averaged_generator(state) if weights == "ema" else state["generator"]
+    if chosen is None:
+        chosen, info["weights"] = state["generator"], "raw"
+        info["note"] = f"{source}: no EMA weights (trained without --ema-decay); using the raw ones"
+    generator = _generator_from(cfg, chosen, source).to(device)
+    return generator, cfg, info
 
 
-def export(source: str | Path, out: str | Path, checkpoint_path=None) -> Path:
-    """Write the generator's weights (with running statistics) and config as safetensors."""
-    generator, cfg, info = load_generator(source, checkpoint_path)
+def export(source: str | Path, out: str | Path, checkpoint_path=None,
+           weights: str = "ema") -> Path:
+    """Write the generator's weights (EMA by default, with running statistics) and config
+    as safetensors."""
+    generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
     tensors = {k: v.contiguous() for k, v in generator.state_dict().items()}
-    meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator"}
+    meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator",
+            "weights": info["weights"]}
     data = save(tensors, metadata=meta)
     return atomic_write(out, lambda f: f.write(data))
 
@@ -94,7 +123,7 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
     cfg = _config_from(meta["config"], path)
     generator = _generator_from(cfg, weights, path).to(device)
     step = meta.get("step")
-    return generator, cfg, {"checkpoint": str(path),
+    return generator, cfg, {"checkpoint": str(path), "weights": meta.get("weights", "raw"),
                             "step": int(step) if step and step.isdigit() else None}
 
 

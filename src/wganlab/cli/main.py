@@ -56,7 +56,9 @@ def cmd_generate(args):
     from ..generate import interpolation_grid, load_generator, sample
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, cfg, info = load_generator(args.model or args.run, args.checkpoint, device)
+    generator, cfg, info = load_generator(args.model or args.run, args.checkpoint, device,
+                                          args.weights)
+    _say_weights(info)
     if args.interpolate:
         images = interpolation_grid(generator, args.rows, args.steps, cfg.train.z_dist, args.seed,
                                     args.interpolate == "spherical", device)
@@ -84,10 +86,15 @@ def cmd_plot(args):
     return 0
 
 
+def _say_weights(info: dict) -> None:
+    if info.get("note"):
+        print(info["note"], file=sys.stderr)
+
+
 def cmd_export(args):
     from ..generate import export
 
-    print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
+    print(f"Wrote {export(args.run, args.out, args.checkpoint, args.weights)}")
     return 0
 
 
@@ -128,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interpolate", nargs="?", const="linear", choices=["linear", "spherical"])
     p.add_argument("--rows", type=int, default=8, help="interpolation rows")
     p.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+    measure.add_weights_flag(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("plot", help="redraw learning_curve.png and samples_by_epoch.png")
@@ -138,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.add_argument("--checkpoint")
     p.add_argument("--out", required=True)
+    measure.add_weights_flag(p)
     p.set_defaults(func=cmd_export)
 
     for register in (measure.register_evaluate, measure.register_bench,

@@ -82,11 +82,3 @@ class GeneratorEMA:
         # In place, so the lists update() holds keep pointing at the live tensors.
         self.averaged.load_state_dict(state["averaged"])
 
-
-def averaged_generator(state: dict) -> dict | None:
-    """The averaged generator's own state_dict from a checkpoint's "ema" entry, if any."""
-    ema = state.get("ema")
-    if not ema:
-        return None
-    prefix = "module."
-    return {k[len(prefix):]: v for k, v in ema["averaged"].items() if k.startswith(prefix)}
