@@ -51,11 +51,19 @@ def test_generate_takes_the_ema_weights_by_default(saved):
 
 def test_a_checkpoint_without_ema_falls_back_to_the_raw_weights(saved, tmp_path):
     run, raw, _, state = saved
+    # A checkpoint from before EMA existed: no "ema" entry, no ema_decay in its config.
+    old_config = dict(state["config"], train={
+        k: v for k, v in state["config"]["train"].items() if k != "ema_decay"})
     old = tmp_path / "old.pt"
-    checkpoint.save({k: v for k, v in state.items() if k != "ema"}, old)
+    checkpoint.save(dict(generator=state["generator"], step=3, config=old_config), old)
     g, _, info = load_generator(old)
-    assert info["weights"] == "raw" and "no EMA weights" in info["note"]
+    assert info["weights"] == "raw" and "before EMA" in info["note"]
     assert same_weights(g, raw)
+    # A run trained without EMA (ema_decay 0): the raw weights, without a note.
+    plain = tmp_path / "plain.pt"
+    checkpoint.save(dict(generator=state["generator"], step=3, config=state["config"]), plain)
+    g, _, info = load_generator(plain)
+    assert info["weights"] == "raw" and "note" not in info and same_weights(g, raw)
 
 
 def test_export_writes_the_chosen_weights(saved, tmp_path):

@@ -92,7 +92,8 @@ def load_generator(source: str | Path, checkpoint_path: str | Path | None = None
     chosen = averaged_generator(state) if weights == "ema" else state["generator"]
     if chosen is None:
         chosen, info["weights"] = state["generator"], "raw"
-        info["note"] = f"{source}: no EMA weights (trained without --ema-decay); using the raw ones"
+        if "ema_decay" not in (state.get("config") or {}).get("train", {}):  # before EMA existed
+            info["note"] = f"{source}: a checkpoint from before EMA; using its raw weights"
     generator = _generator_from(cfg, chosen, source).to(device)
     return generator, cfg, info
 

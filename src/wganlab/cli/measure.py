@@ -68,9 +68,8 @@ def _cmd_evaluate(args) -> int:
     elif args.run:
         record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
                               device, args.split, args.weights)
-        if args.weights == "ema" and record["weights"] == "raw":
-            print(f"{record['checkpoint']}: no EMA weights (trained without --ema-decay); "
-                  "evaluated the raw ones", file=sys.stderr)
+        if record.get("note"):
+            print(record["note"], file=sys.stderr)
     else:
         raise ConfigError("evaluate: give a RUN or --real DATASET")
     print(format_table([record]))

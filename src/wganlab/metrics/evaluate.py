@@ -82,13 +82,17 @@ def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: i
     record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
                              device)
     record.update(run=str(run), preset=cfg.preset, checkpoint=info["checkpoint"],
-                  step=info["step"], weights=info["weights"],
+                  step=info["step"], weights=info["weights"], **_note(info),
                   train_seconds=_train_seconds(info["checkpoint"]))
     run_dir = Path(run) if Path(run).is_dir() else Path(info["checkpoint"]).parent.parent
     if run_dir.joinpath("config.json").exists():
         atomic_write(run_dir / "eval.json",
                                 lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
     return record
+
+
+def _note(info: dict) -> dict:
+    return {"note": info["note"]} if "note" in info else {}
 
 
 def _train_seconds(path: str) -> float | None:
