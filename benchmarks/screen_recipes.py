@@ -14,6 +14,7 @@ these into quality at equal wall time.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ import torch
 
 from wganlab.base.device import seed_everything
 from wganlab.config import apply_overrides, get_preset, validate
-from wganlab.data import load_dataset
+from wganlab.data import load_dataset, sample_z
 from wganlab.metrics.evaluate import evaluate_images, sample_uint8
 from wganlab.models import build_models
 from wganlab.training.ema import GeneratorEMA, ramped_decay
@@ -69,6 +70,21 @@ def build_config(preset: str, settings: list[str], seed: int):
     return validate(cfg), overrides
 
 
+@torch.no_grad()
+def precise_bn(generator, cfg, batches: int = 8, size: int = 256):
+    """A copy whose BatchNorm statistics are recomputed for its current weights (a cumulative
+    average over fresh z), instead of the running averages kept during training."""
+    g = copy.deepcopy(generator).train()
+    for m in g.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    rng = torch.Generator().manual_seed(123)
+    for _ in range(batches):
+        g(sample_z(size, cfg.model.z_dim, cfg.train.z_dist, rng))
+    return g
+
+
 def evaluate(generator, cfg, n: int) -> dict:
     was = generator.training
     generator.eval()
@@ -88,6 +104,8 @@ def main() -> None:
     ap.add_argument("--decays", default="0.99,0.999")
     ap.add_argument("--avg-buffers", type=float, default=None,
                     help="also an EMA with this decay that averages BatchNorm buffers")
+    ap.add_argument("--precise-bn", action="store_true",
+                    help="also evaluate copies with BatchNorm statistics recomputed")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--label", default=None)
     ap.add_argument("--out", required=True)
@@ -128,6 +146,12 @@ def main() -> None:
                        "raw": evaluate(generator, cfg, a.eval_n)}
                 for name, ema in emas.items():
                     row[name] = evaluate(ema.module, cfg, a.eval_n)
+                if a.precise_bn:
+                    row["raw-preciseBN"] = evaluate(precise_bn(generator, cfg), cfg, a.eval_n)
+                    last = list(emas.values())[-1] if emas else None
+                    if last is not None:
+                        row["ema-preciseBN"] = evaluate(precise_bn(last.module, cfg), cfg,
+                                                        a.eval_n)
                 f.write(json.dumps(row) + "\n")
                 f.flush()
                 best = min((v["fid"], n) for n, v in row.items() if isinstance(v, dict)
