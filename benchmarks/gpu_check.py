@@ -8,10 +8,13 @@
    noise seed; reports the largest relative weight difference after each step. cuDNN may pick
    different kernels in the two runs, so expect ~1e-6..1e-4 in fp32, not zero; dropout draws
    differ between the paths (the graph replays its captured Philox offsets), so the recipes
-   with dropout are compared for "finite and moving" only.
+   with dropout are compared for "finite and moving" only. The "+kernels" recipes run the
+   graph with channels_last and the concatenated critic pass on (fused Adam and
+   cudnn.benchmark are on in every recipe): same maths, other kernels.
 2. --on-nan skip inside the graph: a NaN injected into one replay leaves the weights as they
    were, and the next replay trains again.
-3. Speed: `wganlab bench` on the device (seed and wgan-gp, batch 128 and 1024, with bf16).
+3. Speed: `wganlab bench` on the device (seed and wgan-gp, batch 128 and 1024, every variant
+   row; benchmarks/gpu_session.sh runs it separately with --no-bench here).
 On CPU (--device cpu) part 1 compares the static step run eagerly with the eager runner.
 """
 
@@ -28,30 +31,36 @@ import torch
 from wganlab.cli import main as cli_main
 from wganlab.config import apply_overrides, get_preset
 from wganlab.models import build_models
-from wganlab.training import fast
+from wganlab.training import fast, kernels
 from wganlab.training.optim import make_optimizer
-from wganlab.training.runner import EagerStep, Speed, make_runner
+from wganlab.training.runner import EagerStep, Speed, applicable, make_runner
 from wganlab.training.schedule import epoch_order
 
-RECIPES = {  # name: (preset, model overrides, train overrides, compared exactly?)
+KERNELS = {"channels_last": True, "concat_critic": True}
+RECIPES = {  # name: (preset, model overrides, graph's Speed changes, compared exactly?)
     "seed": ("seed", {"dropout": 0.0}, {}, True),
     "seed+dropout": ("seed", {}, {}, False),
     "wgan-gp": ("wgan-gp", {}, {}, True),
+    "wgan-gp+kernels": ("wgan-gp", {}, KERNELS, True),
     "wgan (rmsprop, clip)": ("wgan", {}, {}, True),
     "sngan": ("sngan", {}, {}, True),
     "minibatch-discrimination": ("wgan-gp", {"minibatch_discrimination": True}, {}, True),
+    "seed+kernels": ("seed", {"dropout": 0.0}, KERNELS, True),  # concat refused: BatchNorm
 }
 
 
-def build(recipe, batch, device, on_nan="stop", small=False):
-    preset, model, train, _ = RECIPES[recipe]
+def build(recipe, batch, device, steps, on_nan="stop", small=False):
+    """The recipe's config and networks, and enough stand-in images for `steps` steps."""
+    preset, model, _, _ = RECIPES[recipe]
     if small:
         model = {**model, "g_filters": 16, "c_filters": 8}
     cfg = apply_overrides(get_preset(preset), {"model": model, "train": {
-        "batch_size": batch, **train}, "run": {"on_nan": on_nan}})
+        "batch_size": batch}, "run": {"on_nan": on_nan}})
     torch.manual_seed(0)
     G, C = build_models(cfg.model, (1, 28, 28))
-    images = torch.randint(0, 256, (4096, 1, 28, 28), dtype=torch.uint8,
+    per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
+    n = max(4096, batch * per_step * steps)  # the runners refuse batches past the data
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(1)).to(device)
     return cfg, G, C, images
 
@@ -70,18 +79,26 @@ def weights(G, C):
 
 
 def compare(recipe, batch, device, steps, small):
-    cfg, G, C, images = build(recipe, batch, device, small=small)
+    cfg, G, C, images = build(recipe, batch, device, steps, small=small)
     order = epoch_order(len(images), 1, 0, device)
     per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
     a, b = state_for(cfg, G, C, images, device), state_for(cfg, G, C, images, device)
     eager = EagerStep(cfg, *a)
+    for opt in (a[2], a[3]):  # the same optimizer arithmetic on both sides
+        kernels.prepare_optimizer(opt, capturable=device.type == "cuda", fused=True)
+    speed = Speed(**RECIPES[recipe][2])
+    notes = []
     if device.type == "cuda":
-        fast_runner = make_runner(cfg, *b, speed=Speed())
+        fast_runner = make_runner(cfg, *b, speed=speed)
         assert fast_runner.mode == "cuda-graph", fast_runner.reason
-        for opt in (a[2], a[3]):  # the same optimizer arithmetic on both sides
-            fast.set_capturable(opt, True)
-    else:
-        static = fast.StaticStep(cfg, *b)
+        notes = fast_runner.notes
+    else:  # what make_runner does, less the graph
+        speed, notes = applicable(speed, cfg, b[1], device)
+        for opt in (b[2], b[3]):
+            kernels.prepare_optimizer(opt, capturable=False, fused=True)
+        if speed.channels_last:
+            kernels.to_channels_last(b[0], b[1])
+        static = fast.StaticStep(cfg, *b, speed=speed)
 
         class Uncaptured:
             mode = "static (uncaptured)"
@@ -102,12 +119,12 @@ def compare(recipe, batch, device, steps, small):
                      "finite": bool(torch.isfinite(wb).all()), "moved": moved,
                      "nonfinite_flag": float(terms["nonfinite"])})
     return {"recipe": recipe, "mode": fast_runner.mode, "exact": RECIPES[recipe][3],
-            "rows": rows}
+            "speed": speed.changed(), "notes": notes, "rows": rows}
 
 
 def skip_check(device, small):
     """A NaN in one replay's critic output must leave every weight as it was."""
-    cfg, G, C, images = build("wgan-gp", 64, device, on_nan="skip", small=small)
+    cfg, G, C, images = build("wgan-gp", 64, device, 8, on_nan="skip", small=small)
     state = state_for(cfg, G, C, images, device)
     scale = torch.ones((), device=device)  # a static input the hook reads on the device
     state[1].register_forward_hook(lambda mod, inp, out: out * scale)
@@ -150,11 +167,13 @@ def run(args) -> int:
         worst = max(r["rel_diff"] for r in c["rows"])
         print(f"{c['recipe']:28} {c['mode']:20} {worst:14.2e}   "
               f"{all(r['finite'] for r in c['rows'])!s:6}  {c['rows'][-1]['moved'] > 0}"
-              + ("" if c["exact"] else "  (dropout: not compared)"))
+              + ("" if c["exact"] else "  (dropout: not compared)")
+              + "".join(f"  ({n})" for n in c["notes"]))
     print("on-nan skip in the graph:", report["skip"])
     if device.type == "cuda" and not args.no_bench:
-        return cli_main(["bench", "--devices", "cuda", "--dataset", "random", "--bf16",
-                         "--batch-sizes", "128", "1024", "--repeats", "3", "--steps", "10",
+        return cli_main(["bench", "--devices", "cuda", "--dataset", "random",
+                         "--variants", "all", "--batch-sizes", "128", "1024",
+                         "--repeats", "3", "--steps", "10",
                          "--json", str(out / "bench-cuda.json"),
                          "--markdown", str(out / "bench-cuda.md")])
     return 0

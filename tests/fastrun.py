@@ -7,6 +7,7 @@ import torch
 from wganlab.config import apply_overrides, get_preset
 from wganlab.models import build_models
 from wganlab.training import fast
+from wganlab.training.kernels import Speed
 from wganlab.training.optim import make_optimizer
 from wganlab.training.schedule import epoch_order
 
@@ -39,8 +40,8 @@ class Run:
     def args(self):
         return (self.cfg, self.G, self.C, self.g_opt, self.c_opt, self.images, self.noise, CPU)
 
-    def static(self, bf16=False):
-        return fast.StaticStep(*self.args(), bf16=bf16)
+    def static(self, bf16=False, **speed):
+        return fast.StaticStep(*self.args(), speed=Speed(bf16=bf16, **speed))
 
     def run_static(self, step, i):
         step.load(self.order, i * self.per_step)

@@ -90,3 +90,62 @@ def test_plain_step_trains_the_recipe():
     # every weight moves (a bias in front of BatchNorm gets a zero gradient, so not all do)
     assert all(not torch.equal(a, b) for a, b in zip(before, after) if a.dim() > 1)
     assert C.training  # the penalty's eval-mode pass put the critic back
+
+
+@pytest.mark.slow
+def test_quick_bench_times_every_variant_row_that_applies(tmp_path):
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--threads", "1", "--variants", "all",
+                 "--json", str(report)]) == 0
+    seed, wgan_gp = json.loads(report.read_text())["cases"]
+    cpu_rows = ["baseline", "ours", "ours-unfused", "ours+channels-last"]
+    concat = ["ours+concat-critic", "ours+channels-last+concat"]
+    assert list(seed["variants"]) == cpu_rows
+    assert list(wgan_gp["variants"]) == cpu_rows + concat
+    for case in (seed, wgan_gp):
+        for name in ("ours-eager", "ours-no-cudnn-benchmark", "ours+bf16"):
+            assert case["skipped"][name] == "CUDA only"
+        for v in case["variants"].values():
+            assert v["vs_ours"] == pytest.approx(case["variants"]["ours"]["ms_per_step"]
+                                                 / v["ms_per_step"])
+    assert all("BatchNorm" in seed["skipped"][name] for name in concat)
+    # the concatenated pass also differentiates the critic on the real and fake rows (whose
+    # penalty gradient is zero): more FLOPs, in fewer and larger kernels
+    v = wgan_gp["variants"]
+    assert v["ours+concat-critic"]["flops_per_step"] > v["ours"]["flops_per_step"]
+    assert v["ours-unfused"]["flops_per_step"] == v["ours"]["flops_per_step"]
+
+
+def test_bench_refuses_an_unknown_variant(capsys):
+    assert main(["bench", "--quick", "--variants", "ours+magic"]) == 2
+    assert "--variants: unknown ours+magic" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_profile_lists_the_ops_with_the_most_self_time(tmp_path, capsys):
+    report = tmp_path / "profile.json"
+    assert main(["bench", "--quick", "--profile", "--presets", "wgan-gp", "--threads", "1",
+                 "--profile-top", "5", "--json", str(report)]) == 0
+    (p,) = json.loads(report.read_text())["profiles"]
+    assert (p["preset"], p["variant"], p["clock"]) == ("wgan-gp", "ours", "cpu")
+    times = [op["self_ms_per_step"] for op in p["ops"]]
+    assert len(times) == 5 and times == sorted(times, reverse=True)
+    assert 0 < sum(times) <= p["self_ms_per_step"] * 1.0001
+    assert sum(op["share"] for op in p["ops"]) <= 1.0001
+    # 5 critic updates and one generator update: convolutions and their gradients lead
+    assert any("conv" in op["name"] for op in p["ops"])
+    out = capsys.readouterr().out
+    assert "### wgan-gp, cpu, batch 8, ours (eager)" in out and "| `aten::" in out
+
+
+def test_gpu_check_has_data_for_every_recipe():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import gpu_check
+
+    for recipe in gpu_check.RECIPES:
+        cfg, _, _, images = gpu_check.build(recipe, 128, torch.device("cpu"), 8, small=True)
+        per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
+        assert len(images) >= 128 * per_step * 8, recipe

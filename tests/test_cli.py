@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -48,16 +49,28 @@ def test_generate_grid_files_and_interpolation(trained, tmp_path):
 
 
 def test_same_seed_same_images(trained, tmp_path):
-    a, b = tmp_path / "a.png", tmp_path / "b.png"
-    main(["generate", str(trained), "--seed", "3", "--out", str(a)])
-    main(["generate", str(trained), "--seed", "3", "--out", str(b)])
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    for seed, path in (("3", a), ("3", b), ("4", c)):
+        assert main(["generate", str(trained), "--seed", seed, "--n", "8",
+                     "--out", str(path)]) == 0
     assert a.read_bytes() == b.read_bytes()
+    pixels = [np.asarray(Image.open(p)) for p in (a, b, c)]
+    assert not np.array_equal(pixels[0], pixels[2])  # another seed, other images
+    # The grid holds the generator's own samples for that seed, pixel for pixel.
+    from wganlab.base.images import make_grid, to_uint8
+    from wganlab.generate import load_generator, sample
+
+    generator, cfg, _ = load_generator(trained)
+    expected = make_grid(to_uint8(sample(generator, 8, cfg.train.z_dist, 3)), 8)[..., 0]
+    assert np.array_equal(pixels[0], expected)
 
 
 def test_plot_redraws(trained, capsys):
     (trained / "learning_curve.png").unlink()
     assert main(["plot", str(trained)]) == 0
-    assert (trained / "learning_curve.png").exists()
+    assert f"Wrote {trained / 'learning_curve.png'}" in capsys.readouterr().out
+    width, height = Image.open(trained / "learning_curve.png").size
+    assert width > 300 and height > 200
 
 
 def test_bad_flag_values_exit_2_with_one_line(capsys, tmp_path):

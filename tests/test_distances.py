@@ -7,6 +7,7 @@ from scipy.special import rel_entr
 from scipy.stats import wasserstein_distance
 
 from wganlab.distances import (
+    book_example,
     earth_mover,
     js_divergence,
     kl_divergence,
@@ -153,7 +154,7 @@ def test_parallel_lines_at_theta_zero_coincide():
 
 
 def table_rows(text: str) -> dict[float, list[str]]:
-    section = text.split("2. Parallel lines")[1].split("3. Notes")[0]
+    section = text.split("2. Parallel lines")[1].split("3. Slips")[0]
     rows = {}
     for line in section.splitlines():
         cells = line.split()
@@ -162,15 +163,48 @@ def table_rows(text: str) -> dict[float, list[str]]:
     return rows
 
 
-def test_report_shows_parallel_lines_numbers_and_typo_notes():
+def test_book_example_matches_hand_derivation():
+    # Fig. 17.15: P = (1/3, 1/3, 1/3), Q = (0.2, 0.5, 0.3), logarithms in base 2.
+    # TV: half of |2/15| + |-1/6| + |1/30| = half of 1/3. EM: move 2/15 and 1/30 one step each.
+    # KL(P||Q) = 1/3 sum log2((1/3)/q) = -1/3 log2(27 * 0.2 * 0.5 * 0.3) = -1/3 log2(0.81).
+    # JS: M = (4/15, 5/12, 19/60); KL(P||M) = 1/3 (log2 5/4 + log2 4/5 + log2 20/19).
+    log2 = math.log2
+    kl_qm = 0.2 * log2(0.75) + 0.5 * log2(1.2) + 0.3 * log2(18 / 19)
+    expected = {"TV": 1 / 6, "KL(P||Q)": -log2(0.81) / 3,
+                "KL(Q||P)": 0.2 * log2(0.6) + 0.5 * log2(1.5) + 0.3 * log2(0.9),
+                "JS": 0.5 * (log2(20 / 19) / 3 + kl_qm), "EM": 1 / 6}
+    got = book_example()
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, rel=1e-12), name
+    # The book's printed values (issue 13's reading), to the digits it gives.
+    assert [round(got[k], 3) for k in ("TV", "KL(P||Q)", "KL(Q||P)")] == [0.167, 0.101, 0.099]
+    assert round(got["JS"], 4) == 0.0249 and round(got["EM"], 2) == 0.17
+
+
+def report_rows(text: str, section: str) -> dict[str, list[str]]:
+    part = text.split(section)[1].split("\n\n")[0]
+    return {line.split()[0]: line.split()[1:] for line in part.splitlines()[3:]
+            if len(line.split()) == 3}
+
+
+def test_report_shows_the_book_example_in_bits_and_nats():
+    rows = report_rows(report(), "1. The book's example (Fig. 17.15)")
+    assert rows == {"TV": ["0.1667", "0.1667"], "KL(P||Q)": ["0.1013", "0.0702"],
+                    "KL(Q||P)": ["0.0995", "0.0690"], "JS": ["0.0249", "0.0173"],
+                    "EM": ["0.1667", "0.1667"]}
+
+
+def test_report_shows_parallel_lines_numbers_and_the_slips():
     text = report()
-    assert "P = [2, 5, 3] / 10" in text and "Q = [1, 4, 5] / 10" in text
-    for label in ("TV ", "KL(P||Q)", "KL(Q||P)", "JS ", "EM "):
-        assert label in text.split("2. Parallel lines")[0]
     rows = table_rows(text)
     assert rows[0.5] == ["+inf", "1.0000", "0.6931", "0.5000"]
     assert rows[-1.0] == ["+inf", "1.0000", "0.6931", "1.0000"]
     assert rows[0.0] == ["0.0000", "0.0000", "0.0000", "0.0000"]
-    notes = text.split("3. Notes on the tutorial")[1]
-    assert "eq. 7" in notes and "log(P(x)/Q(x))" in notes
-    assert "eq. 10" in notes and "1/2 log 2" in notes and "JS = log 2" in notes
+    slips = " ".join(text.split("3. Slips in the text, corrected")[1].split())
+    assert "eq. 4" in slips and "sqrt(sigma_B^2 + eps)" in slips
+    assert "eq. 7" in slips and "log is missing" in slips and "sign" in slips
+    assert "KL(P||Q) = sum_x P(x) log(P(x)/Q(x))" in slips
+    assert "eq. 10" in slips and "1/2 log 2" in slips and "JS = log 2 = 0.6931" in slips
+    assert "0.0246" in slips and "0.0249 bits" in slips and "0.33" in slips
+    assert "Fig. 17.14" in slips and "half the L1" in slips and "they agree" in slips

@@ -11,7 +11,8 @@ import torch
 from fastrun import CPU, Run, setup
 from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty
-from wganlab.training import fast
+from wganlab.training import fast, kernels
+from wganlab.training import runner as runner_module
 from wganlab.training.runner import EagerStep, Speed, make_runner
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -134,17 +135,21 @@ def test_step_unless_is_a_plain_step_when_fine():
     assert torch.equal(w2.detach(), kept) and float(o2.state[w2]["step"]) == 2
 
 
-def test_set_capturable_moves_step_counters():
+def test_prepare_optimizer_moves_step_counters():
     w = torch.nn.Parameter(torch.ones(2))
     opt = torch.optim.Adam([w])
     w.grad = torch.ones(2)
     opt.step()
     opt.state[w]["step"] = opt.state[w]["step"].double()
-    fast.set_capturable(opt, False)
-    assert opt.param_groups[0]["capturable"] is False
+    kernels.prepare_optimizer(opt, capturable=False, fused=False)
+    group = opt.param_groups[0]
+    assert group["capturable"] is False and group["fused"] is None
     assert opt.state[w]["step"].dtype == torch.float32 and opt.state[w]["step"].device == CPU
-    fast.set_capturable(opt, True)
-    assert opt.param_groups[0]["capturable"] is True
+    kernels.prepare_optimizer(opt, capturable=True, fused=True)
+    assert group["capturable"] is True and group["fused"] is True
+    rms = torch.optim.RMSprop([w])
+    kernels.prepare_optimizer(rms, capturable=True, fused=True)
+    assert rms.param_groups[0]["foreach"] is True and "fused" not in rms.param_groups[0]
 
 
 def test_bf16_autocast_keeps_the_penalty_norm_in_fp32():
@@ -165,27 +170,68 @@ def test_bf16_static_step_is_close_to_fp32():
         assert abs(float(got[key]) - float(want[key])) <= 0.05 * abs(float(want[key])) + 0.02
 
 
+class Graph:
+    """torch.cuda.CUDAGraph as a PyTorch that can register generators has it."""
+
+    def register_generator_state(self, generator):
+        pass
+
+
+def on(device):
+    return types.SimpleNamespace(device=device)
+
+
 def test_blockers_name_each_reason(monkeypatch):
     cfg = get_preset("wgan-gp")
-    on_cpu = types.SimpleNamespace(device=CPU)
-    reasons = fast.graph_blockers(cfg, CPU, on_cpu, world=1)
+    reasons = fast.graph_blockers(cfg, CPU, on(CPU), world=1)
     assert any("device is cpu" in r for r in reasons)
-    assert any("several processes" in r for r in fast.graph_blockers(cfg, CPU, on_cpu, 2))
-    assert "--no-cuda-graph" in fast.graph_blockers(cfg, CPU, on_cpu, 1, enabled=False)
-
-    class Graph:
-        def register_generator_state(self, generator):
-            pass
+    assert any("several processes" in r for r in fast.graph_blockers(cfg, CPU, on(CPU), 2))
+    assert "--no-cuda-graph" in fast.graph_blockers(cfg, CPU, on(CPU), 1, enabled=False)
 
     monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph, raising=False)
-    cuda = torch.device("cuda")
-    assert fast.graph_blockers(cfg, cuda, types.SimpleNamespace(device=cuda), 1) == []
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    # What real tensors report (cuda:0) against what a run is given (cuda): one device.
+    run, data = torch.device("cuda"), torch.device("cuda", 0)
+    assert fast.graph_blockers(cfg, run, on(data), 1) == []
     # spectral norm, minibatch discrimination and clipping capture like any other kernels
     for model in ({"spectral_norm": True}, {"minibatch_discrimination": True}):
         odd = apply_overrides(cfg, {"model": model, "train": {"clip": 0.01}})
-        assert fast.graph_blockers(odd, cuda, types.SimpleNamespace(device=cuda), 1) == []
-    on_host = fast.graph_blockers(cfg, cuda, on_cpu, 1)
+        assert fast.graph_blockers(odd, run, on(data), 1) == []
+    on_host = fast.graph_blockers(cfg, run, on(CPU), 1)
     assert len(on_host) == 1 and "host memory" in on_host[0]
+    elsewhere = fast.graph_blockers(cfg, run, on(torch.device("cuda", 1)), 1)
+    assert elsewhere == ["the data is on cuda:1, the run on cuda"]
+
+
+def test_a_cuda_run_chooses_the_graph(monkeypatch):
+    """make_runner on a (patched) CUDA machine: data on cuda:0, run on cuda -> "cuda-graph",
+    the step_mode train() writes to run.json."""
+    cfg, G, C, images = setup("wgan-gp")
+    run = Run(cfg, G, C, images)
+    built = {}
+
+    class Static:  # the real StaticStep allocates on the device, which this CPU cannot
+        def __init__(self, *args, **kwargs):
+            built["args"], self.device = args, args[7]
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph, raising=False)
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
+    monkeypatch.setattr(fast, "StaticStep", Static)
+    data = on(torch.device("cuda", 0))
+    cuda = torch.device("cuda")
+    args = (cfg, run.G, run.C, run.g_opt, run.c_opt, data, run.noise, cuda)
+    runner = make_runner(*args, speed=Speed())
+    assert (runner.mode, runner.reason) == ("cuda-graph", "")
+    assert isinstance(runner, fast.GraphStep) and built["args"][5] is data
+    assert run.c_opt.param_groups[0]["capturable"] is True
+    # data on another GPU: eager, saying why
+    monkeypatch.setattr(runner_module, "EagerStep", lambda *a: types.SimpleNamespace(mode="eager"))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    runner = make_runner(*args, speed=Speed())
+    assert runner.mode == "eager" and "data is on cuda:0" in runner.reason
+    assert run.c_opt.param_groups[0]["capturable"] is False
 
 
 def test_make_runner_on_cpu_is_eager_and_says_why():

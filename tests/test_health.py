@@ -1,6 +1,7 @@
 """Health rules on synthetic metric streams: each fires on its failure and stays quiet on a
 healthy run."""
 
+import copy
 import math
 import random
 
@@ -165,8 +166,13 @@ def test_rules_are_pure_functions_of_the_stream():
     rows = healthy_run(n=200)
     for r in rows:
         r["wasserstein"] = 80.0
-    stream = Stream(rows, (), W_BOUND)
-    assert health.check(stream) == health.check(stream)
+    before = copy.deepcopy(rows)
+    flags = health.check(Stream(rows, (), W_BOUND))
+    assert [(f.name, f.step) for f in flags] == [("critic_runaway", 200)]
+    assert "about 80" in flags[0].hint and f"the {W_BOUND:.3g} any" in flags[0].hint
+    assert rows == before  # the rules read the stream and change nothing in it
+    # No state kept between calls: a fresh copy of the rows gives the same flags.
+    assert health.check(Stream(before, (), W_BOUND)) == flags
     assert health.critic_runaway(Stream(rows[:5], (), W_BOUND)) is None  # too few rows yet
 
 

@@ -17,22 +17,23 @@ class Linear(nn.Module):
         return (x.flatten(1) * self.w).sum(1)
 
 
-def test_gradient_penalty_linear_critic_with_weight_norm_2_is_exactly_1():
+def test_gradient_penalty_linear_critic_with_weight_norm_3_is_exactly_4():
+    # Norm 3, not 2: at norm 2, (n - 1)^2 = n - 1 = 1 and a missing square would not show.
     w = torch.zeros(1 * 4 * 4)
-    w[0], w[5] = 1.2, 1.6  # norm 2
+    w[0], w[5] = 1.8, 2.4  # norm 3
     critic = Linear(w)
     real, fake = torch.randn(8, 1, 4, 4), torch.randn(8, 1, 4, 4)
     gp, norms = losses.gradient_penalty(critic, real, fake)
-    assert torch.allclose(norms, torch.full((8,), 2.0))
-    assert math.isclose(gp.item(), 1.0, rel_tol=1e-6)
+    assert torch.allclose(norms, torch.full((8,), 3.0))
+    assert math.isclose(gp.item(), 4.0, rel_tol=1e-6)
 
 
 def test_gradient_penalty_is_differentiable_wrt_critic_weights():
-    w = torch.full((16,), 0.5)  # norm 2, gradient of (||w|| - 1)^2 is 2(||w||-1) w/||w||
+    w = torch.full((16,), 0.75)  # norm 3, gradient of (||w|| - 1)^2 is 2(||w||-1) w/||w||
     critic = Linear(w)
     gp, _ = losses.gradient_penalty(critic, torch.randn(4, 1, 4, 4), torch.randn(4, 1, 4, 4))
     gp.backward()
-    assert torch.allclose(critic.w.grad, 2 * (2 - 1) * w / 2)
+    assert torch.allclose(critic.w.grad, 2 * (3 - 1) * w / 3)
 
 
 def test_gradient_penalty_zero_gradient_gives_no_nan():

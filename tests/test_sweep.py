@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wganlab.bench import sweep as S
@@ -114,9 +115,17 @@ def test_sweep_end_to_end_on_synthetic_data(tmp_path, synthetic_evaluator, capsy
         assert (after["run"] == before["run"]) == (before["steps"] == s)
     summary = result["summary"]["equal_time"]["dcgan"]["fid"]
     assert summary["n"] == 2 and summary["std"] is not None
-    table = (out / "sweep.md").read_text()
-    assert "| wgan-gp | equal time (0.02 min) | 2 |" in table
-    assert f"| dcgan | equal steps ({s}) | 2 |" in table
+    # Each cell is the mean +- sample std over the seeds' own eval.json, computed here.
+    table = (out / "sweep.md").read_text().splitlines()
+    for title, records in (("equal time (0.02 min)", timed), (f"equal steps ({s})", stepped)):
+        for preset in ("wgan-gp", "dcgan"):
+            mine = [r for r in records if r["preset"] == preset]
+            fids = [json.loads((Path(r["run"]) / "eval.json").read_text())["fid"] for r in mine]
+            steps = [r["steps"] for r in mine]
+            row = [line for line in table if line.startswith(f"| {preset} | {title} | 2 |")]
+            cells = [c.strip() for c in row[0].strip("|").split("|")]
+            assert cells[3] == f"{np.mean(steps):.0f} ± {np.std(steps, ddof=1):.0f}"
+            assert cells[5] == f"{np.mean(fids):.2f} ± {np.std(fids, ddof=1):.2f}"
     assert (out / "sweep.png").stat().st_size > 1000
     assert "Wrote" in capsys.readouterr().out
 

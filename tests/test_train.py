@@ -1,10 +1,14 @@
 import json
 
+import numpy as np
 import torch
 from PIL import Image
 
 from wganlab.base import checkpoint
+from wganlab.base.images import make_grid, to_uint8
 from wganlab.cli import main
+from wganlab.config import Config
+from wganlab.models import build_models
 
 ROW_KEYS = {"step", "epoch", "time", "g_loss", "d_loss", "d_real", "d_fake", "gp", "wasserstein"}
 
@@ -35,8 +39,16 @@ def test_train_writes_every_artifact(tmp_path, tiny_flags, capsys):
                                                                    "epoch-002.png"]
     grid = Image.open(run / "samples" / "epoch-001.png")
     assert grid.size == (2 + 8 * 30, 2 + 8 * 30)  # 8x8 tiles of 28 px, 2 px apart
+    # The grid is the epoch-1 generator's images of the fixed z, in inference mode.
+    state = torch.load(run / "checkpoints" / "step-00000012.pt", weights_only=True)
+    generator, _ = build_models(Config.from_dict(state["config"]).model, (1, 28, 28))
+    generator.load_state_dict(state["generator"])
+    with torch.no_grad():
+        images = to_uint8(generator.eval()(state["fixed_z"]))
+    assert np.array_equal(np.asarray(grid), make_grid(images, 8)[..., 0])
     for name in ("learning_curve.png", "samples_by_epoch.png"):
-        assert Image.open(run / name).size[0] > 100
+        figure = np.asarray(Image.open(run / name).convert("L"))
+        assert min(figure.shape) > 200 and figure.std() > 10, name  # drawn, not blank
 
     saved = checkpoint.list_checkpoints(run)
     assert [p.name for p in saved] == ["step-00000014.pt", "step-00000012.pt"]

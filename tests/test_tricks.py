@@ -8,7 +8,7 @@ import torch
 
 from wganlab.cli import main
 from wganlab.config import TrainConfig
-from wganlab.models import Critic, Generator
+from wganlab.models import Critic, Generator, MinibatchDiscrimination
 from wganlab.training import steps
 
 ARTIFACTS = ("config.json", "run.json", "metrics.jsonl", "learning_curve.png",
@@ -24,21 +24,42 @@ def finite(row, keys):
     return all(isinstance(row[k], float) and math.isfinite(row[k]) for k in keys)
 
 
-# Each variant with the term that shows it is really on.
+# Each variant with the term that shows it is really on, and the tricks it turns on.
+FM, MBD = "feature_matching", "minibatch_discrimination"
 VARIANTS = {
-    "wgan-clip": (["--preset", "wgan"], "clip_share"),
-    "sngan-hinge": (["--preset", "sngan"], None),
-    "minibatch-discrimination": (["--preset", "wgan-gp", "--minibatch-discrimination"], "gp"),
-    "feature-matching": (["--preset", "wgan-gp", "--feature-matching"], "gp"),
-    "dcgan-minibatch": (["--preset", "dcgan", "--minibatch-discrimination"], None),
-    "seed-feature-matching": (["--preset", "seed", "--feature-matching"], "gp"),
-    "hinge-feature-matching": (["--preset", "sngan", "--feature-matching"], None),
+    "wgan-clip": (["--preset", "wgan"], "clip_share", ()),
+    "sngan-hinge": (["--preset", "sngan"], None, ()),
+    "minibatch-discrimination": (["--preset", "wgan-gp", "--minibatch-discrimination"], "gp",
+                                 (MBD,)),
+    "feature-matching": (["--preset", "wgan-gp", "--feature-matching"], "gp", (FM,)),
+    "dcgan-minibatch": (["--preset", "dcgan", "--minibatch-discrimination"], None, (MBD,)),
+    "seed-feature-matching": (["--preset", "seed", "--feature-matching"], "gp", (FM,)),
+    "hinge-feature-matching": (["--preset", "sngan", "--feature-matching"], None, (FM,)),
 }
 
 
+@pytest.fixture
+def trick_calls(monkeypatch):
+    """Counts the calls of the feature-matching loss and of the minibatch layer."""
+    calls = {FM: 0, MBD: 0}
+    loss, layer = steps.losses.feature_matching, MinibatchDiscrimination.forward
+
+    def counted_loss(*args):
+        calls[FM] += 1
+        return loss(*args)
+
+    def counted_layer(self, x):
+        calls[MBD] += 1
+        return layer(self, x)
+
+    monkeypatch.setattr(steps.losses, "feature_matching", counted_loss)
+    monkeypatch.setattr(MinibatchDiscrimination, "forward", counted_layer)
+    return calls
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_variant_trains_end_to_end(name, tmp_path, tiny_flags):
-    flags, extra = VARIANTS[name]
+def test_variant_trains_end_to_end(name, tmp_path, tiny_flags, trick_calls):
+    flags, extra, tricks = VARIANTS[name]
     run = tmp_path / name
     assert main(["train", *flags, "--steps", "3", "--log-every", "3", "--out", str(run),
                  *tiny_flags]) == 0
@@ -50,6 +71,14 @@ def test_variant_trains_end_to_end(name, tmp_path, tiny_flags):
     keys += [extra] if extra else []
     assert all(finite(r, keys) for r in rows), rows
     assert "diversity" in rows[-1] and rows[-1]["diversity"] > 0
+    # The tricks really ran, and only when asked for: one feature-matching loss per generator
+    # update, and the minibatch layer in the critic's forward passes and checkpoint.
+    assert trick_calls[FM] == (3 if FM in tricks else 0)
+    assert (trick_calls[MBD] > 0) == (MBD in tricks)
+    critic = _state(run)["critic"]
+    assert ("mbd.T" in critic) == (MBD in tricks)
+    if FM in tricks:
+        assert all(r["g_loss"] >= 0 for r in rows)  # a squared distance
 
 
 def test_presets_resolve_to_the_papers_settings(tmp_path, capsys):
@@ -106,9 +135,12 @@ def test_skipped_critic_update_with_clipping_keeps_training(nan_call, tmp_path, 
     assert max(p.abs().max().item() for p in _critic_weights(run)) <= 0.01
 
 
-def _critic_weights(run):
+def _state(run):
     from wganlab.base import checkpoint
 
-    state = torch.load(checkpoint.list_checkpoints(run)[0], weights_only=True)
-    return [v for k, v in state["critic"].items() if v.is_floating_point()
+    return torch.load(checkpoint.list_checkpoints(run)[0], weights_only=True)
+
+
+def _critic_weights(run):
+    return [v for k, v in _state(run)["critic"].items() if v.is_floating_point()
             and "running" not in k]

@@ -1,3 +1,5 @@
+"""`python -m wganlab`: the same command as `wganlab`."""
+
 import sys
 
 from .cli import main

@@ -24,6 +24,8 @@ def opt(default: Any, help: str, choices: tuple | None = None) -> Any:
 
 @dataclass
 class ModelConfig:
+    """The two networks: latent size, image shape, widths, depth, normalisation, init."""
+
     z_dim: int = opt(20, "size of the latent vector z")
     image_shape: tuple[int, int, int] | None = opt(
         None, "image shape C,H,W; default: the data set's own (1,28,28 for MNIST)")
@@ -39,10 +41,14 @@ class ModelConfig:
     spectral_norm: bool = opt(False, "spectral normalisation on every critic layer")
     minibatch_discrimination: bool = opt(False, "minibatch-discrimination layer in the critic")
     weight_init: str = opt("glorot", "weight initialisation", ("glorot", "dcgan", "pytorch"))
+    padding: str = opt("torch", "stride-2 'same' padding: torch (2 px each side) or keras "
+                       "(1 before, 2 after, as the tutorial)", ("torch", "keras"))
 
 
 @dataclass
 class TrainConfig:
+    """The recipe: loss, step structure, optimizers, run length, penalty, z, seed."""
+
     loss: str = opt("wgan-gp", "adversarial loss",
                     ("wgan-gp", "wgan", "hinge", "gan-ns", "gan-minimax"))
     shared_step: bool = opt(
@@ -58,6 +64,13 @@ class TrainConfig:
     g_lr: float = opt(1e-4, "generator learning rate")
     c_lr: float = opt(1e-4, "critic learning rate")
     betas: tuple[float, float] = opt((0.0, 0.9), "Adam betas for both networks")
+    adam_eps: float = opt(1e-8, "Adam epsilon (PyTorch's default 1e-8; Keras's 1e-7)")
+    adam_eps_form: str = opt(
+        "torch", "Adam epsilon added to sqrt of the bias-corrected (torch) or of the raw (keras) "
+        "second moment", ("torch", "keras"))
+    shuffle_buffer: int | None = opt(
+        None, "data order: a buffer shuffle of N images like tf.data's shuffle(N); "
+              "default: a full permutation")
     gp_weight: float = opt(10.0, "gradient-penalty weight lambda")
     clip: float | None = opt(None, "clip critic weights to [-clip, clip] (original WGAN)")
     z_dist: str = opt("normal", "distribution of z", ("uniform", "normal"))
@@ -70,6 +83,8 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """Everything around the recipe: data, output folder, device, logging, evaluation."""
+
     dataset: str = opt("fashion-mnist", "mnist | fashion-mnist | cifar10 | synthetic | folder:PATH")
     data_dir: str | None = opt(None, "folder with the data set's files (searched first)")
     out: str = opt("runs/latest", "run directory")
@@ -84,23 +99,32 @@ class RunConfig:
     deterministic: bool = opt(False, "use PyTorch's deterministic algorithms")
     tensorboard: bool = opt(False, "also log to TensorBoard (needs the tensorboard extra)")
     progress: bool = opt(True, "show a tqdm progress bar")
+    sample_scaling: str = opt(
+        "fixed", "samples-by-epoch figure: one grey scale for all (fixed) or each image "
+                 "stretched to its own range (per-image, as the tutorial's imshow)",
+        ("fixed", "per-image"))
 
 
 @dataclass
 class Config:
+    """A whole run: the preset it started from and the three sections."""
+
     preset: str = "custom"
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict:
+        """Plain nested dicts (tuples stay tuples), as config.json holds them."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """Indented JSON with sorted keys."""
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:
+        """The Config of a dict like to_dict's; ConfigError names any unknown field."""
         def build(kind, values):
             names = {f.name: f for f in dataclasses.fields(kind)}
             unknown = set(values) - set(names)
@@ -126,12 +150,14 @@ def _preset(name: str, model: dict, train: dict, run: dict | None = None) -> Con
 
 
 PRESETS = {
-    # The tutorial exactly: BatchNorm + dropout critic, one shared step, Adam(2e-4) default betas.
+    # The tutorial exactly: BatchNorm + dropout critic, one shared step, Adam(2e-4) default betas,
+    # and Keras's semantics where PyTorch's differ (padding, Adam's epsilon, shuffle(10000)).
     "seed": lambda: _preset(
-        "seed", dict(),
+        "seed", dict(padding="keras"),
         dict(loss="wgan-gp", shared_step=True, gp_eval_mode=True, n_critic=1, epochs=100,
-             g_lr=2e-4, c_lr=2e-4, betas=(0.9, 0.999), z_dist="uniform"),
-        dict(dataset="mnist")),
+             g_lr=2e-4, c_lr=2e-4, betas=(0.9, 0.999), adam_eps=1e-7, adam_eps_form="keras",
+             shuffle_buffer=10_000, z_dist="uniform"),
+        dict(dataset="mnist", sample_scaling="per-image")),
     # Gulrajani et al. 2017: no BatchNorm in the critic, n_critic 5, Adam(1e-4, 0, 0.9).
     "wgan-gp": lambda: _preset(
         "wgan-gp", dict(critic_norm="layer", dropout=0.0, slope=0.2),
@@ -170,6 +196,7 @@ PRESETS = {
 
 
 def get_preset(name: str) -> Config:
+    """A fresh Config of a named preset (see PRESETS); ConfigError for an unknown name."""
     if name not in PRESETS:
         raise ConfigError(f"--preset: unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[name]()
@@ -211,6 +238,9 @@ def validate(cfg: Config) -> Config:
     need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
          f"must be two numbers in [0, 1); got {t.betas}")
     need(0 <= t.ema_decay < 1, "ema_decay", f"must be in [0, 1); got {t.ema_decay}")
+    need(t.adam_eps > 0, "adam_eps", f"must be > 0; got {t.adam_eps}")
+    need(t.shuffle_buffer is None or t.shuffle_buffer >= 1, "shuffle_buffer",
+         f"must be >= 1; got {t.shuffle_buffer}")
     need(t.gp_weight >= 0, "gp_weight", f"must be >= 0; got {t.gp_weight}")
     need(t.clip is None or t.clip > 0, "clip", f"must be > 0; got {t.clip}")
     need(t.epochs is None or t.epochs >= 1, "epochs", f"must be >= 1; got {t.epochs}")
@@ -224,10 +254,14 @@ def validate(cfg: Config) -> Config:
     need(r.eval_n >= 2, "eval_n", f"must be >= 2; got {r.eval_n}")
     need(r.checkpoint_every is None or r.checkpoint_every >= 1, "checkpoint_every",
          "must be >= 1")
-    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic") or (
+    # "user": images passed from Python, wganlab.train(cfg, data=...).
+    dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (
         r.dataset.startswith("folder:") and len(r.dataset) > len("folder:"))
     need(dataset_ok, "dataset", "must be mnist, fashion-mnist, cifar10, synthetic or "
                                 f"folder:PATH; got {r.dataset!r}")
+    need(not (r.dataset == "user" and r.eval_every), "eval_every",
+         "needs a named data set as the reference; for images given from Python evaluate "
+         "samples with wganlab.evaluate_images(images, dataset=...)")
     return cfg
 
 

@@ -118,31 +118,48 @@ def x_marginal(mass: np.ndarray, points: list) -> tuple[list, np.ndarray]:
     return xs, np.array([np.asarray(mass)[point_x == x].sum() for x in xs])
 
 
+# The book's worked example (Fig. 17.15): three points, logarithms in base 2.
+BOOK_P, BOOK_Q = (1 / 3, 1 / 3, 1 / 3), (0.2, 0.5, 0.3)
+
+
+def book_example() -> dict[str, float]:
+    """Fig. 17.15's five values in bits (TV and EM carry no logarithm), exactly computed."""
+    return {"TV": total_variation(BOOK_P, BOOK_Q),
+            "KL(P||Q)": kl_divergence(BOOK_P, BOOK_Q) / LOG2,
+            "KL(Q||P)": kl_divergence(BOOK_Q, BOOK_P) / LOG2,
+            "JS": js_divergence(BOOK_P, BOOK_Q) / LOG2,
+            "EM": earth_mover(BOOK_P, BOOK_Q)}
+
+
 def _fmt(value: float) -> str:
     return f"{value:.4f}" if math.isfinite(value) else "+inf"
 
 
-def report() -> str:
-    """The text printed by `wganlab distances`."""
-    lines = ["Distances between discrete distributions", "", "1. Worked example"]
-    p_counts, q_counts = [2, 5, 3], [1, 4, 5]
-    p, q, _ = _validated(p_counts, q_counts)
+def _book_section() -> list[str]:
+    bits = book_example()
+    largest_gap = float(np.max(np.abs(np.subtract(BOOK_P, BOOK_Q))))
+    lines = ["1. The book's example (Fig. 17.15)",
+             "   P = (1/3, 1/3, 1/3), Q = (0.2, 0.5, 0.3) on x = 1, 2, 3 (unit spacing)",
+             f"   {'':9} {'bits':>8} {'nats':>8}"]
+    for name, value in bits.items():
+        nats = value * LOG2 if name.startswith(("KL", "JS")) else value
+        lines.append(f"   {name:9} {value:8.4f} {nats:8.4f}")
     lines += [
-        f"   P = {p_counts} / {sum(p_counts)} = {np.round(p, 4).tolist()}",
-        f"   Q = {q_counts} / {sum(q_counts)} = {np.round(q, 4).tolist()}",
-        "   support = 0, 1, 2 (unit spacing)",
-        f"   TV       = {_fmt(total_variation(p, q))}",
-        f"   KL(P||Q) = {_fmt(kl_divergence(p, q))}",
-        f"   KL(Q||P) = {_fmt(kl_divergence(q, p))}",
-        f"   JS       = {_fmt(js_divergence(p, q))}",
-        f"   EM       = {_fmt(earth_mover(p, q))}",
-        "",
+        "   TV and EM have no logarithm, so bits and nats agree; KL and JS in nats = bits x ln 2.",
+        f"   TV as the book's supremum, max_x |P(x) - Q(x)| = {largest_gap:.4f}: the same 1/6.",
+        "   EM moves 2/15 of the mass from x = 1 and 1/30 from x = 3 to x = 2: 1/6.",
+    ]
+    return lines
+
+
+def _parallel_lines_section() -> list[str]:
+    lines = [
         "2. Parallel lines (Arjovsky et al. 2017, Example 1)",
         "   P0 uniform on the segment x = 0, P_theta on x = theta, y in [0, 1];",
         "   11 heights per line, both flattened onto the union of their grid points.",
         "   EM is computed on the x-marginals; moving each (0, y) to (theta, y) attains it.",
-        "   Expected for theta != 0: KL = +inf, TV = 1, JS = log 2 = 0.6931, EM = |theta|;",
-        "   all four are 0 at theta = 0.",
+        "   Expected for theta != 0: KL = +inf, TV = 1, JS = log 2 (0.6931 nats, 1 bit),",
+        "   EM = |theta|; all four are 0 at theta = 0. Natural log:",
         f"   {'theta':>6} {'KL':>8} {'TV':>8} {'JS':>8} {'EM':>8}",
     ]
     for theta in (0.5, -1.0, 0.0):
@@ -152,12 +169,30 @@ def report() -> str:
         values = (kl_divergence(p0, p_theta), total_variation(p0, p_theta),
                   js_divergence(p0, p_theta), earth_mover(p_x, q_x, support=xs))
         lines.append(f"   {theta:>6.2f} " + " ".join(f"{_fmt(v):>8}" for v in values))
-    lines += [
-        "",
-        "3. Notes on the tutorial",
-        "   - Typo: its discrete KL (eq. 7) lacks the log; the definition is",
-        "     KL(P||Q) = sum_x P(x) log(P(x)/Q(x)).",
-        "   - Typo: its JS for the parallel lines (eq. 10) says 1/2 log 2; with the standard",
+    return lines
+
+
+def _slips_section() -> list[str]:
+    return [
+        "3. Slips in the text, corrected",
+        "   - eq. 4 (BatchNorm) divides by sigma_B + eps; Keras and PyTorch divide by",
+        "     sqrt(sigma_B^2 + eps) (eps = 1e-3 in Keras, as in the seed preset).",
+        "   - eq. 7 (discrete KL) reads -sum_x P(x) P(x)/Q(x): the log is missing, and with it",
+        "     the sign is wrong for P/Q. KL(P||Q) = sum_x P(x) log(P(x)/Q(x))",
+        "     = -sum_x P(x) log(Q(x)/P(x)).",
+        "   - eq. 10 gives JS = 1/2 log 2 for the parallel lines; with the standard",
         "     JS = 1/2 KL(P||M) + 1/2 KL(Q||M) each KL term is log 2, so JS = log 2 = 0.6931.",
+        f"   - Fig. 17.15 prints JS = 0.0246: exactly {book_example()['JS']:.4f} bits; it prints",
+        "     EM = 0.16: exactly 1/6 = 0.1667; and its 0.33 matches sum_x |P(x) - Q(x)| = 1/3,",
+        "     twice TV (TV = 1/6).",
+        "   - Fig. 17.14 defines TV as a supremum of |P - Q|; wganlab computes half the L1",
+        "     distance, which equals the supremum over events, sup_A |P(A) - Q(A)|. On the",
+        "     book's examples they agree: 1/6 on Fig. 17.15 (above), 1 on the parallel lines.",
     ]
+
+
+def report() -> str:
+    """The text printed by `wganlab distances`."""
+    lines = ["Distances between discrete distributions", ""]
+    lines += _book_section() + [""] + _parallel_lines_section() + [""] + _slips_section()
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ from .config import Config, validate
 from .data import sample_z
 from .errors import CheckpointError, ConfigError
 from .models import Generator
+from .version import __version__
 
 WEIGHTS = ("ema", "raw")  # which generator a checkpoint gives: the averaged one or the raw one
 
@@ -65,19 +66,31 @@ def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
     return generator.eval()
 
 
+EXPORT_WEIGHTS = "model.safetensors"  # the weights file of an export folder
+HUB_PREFIX = "hf://"
+
+
 def load_generator(source: str | Path, checkpoint_path: str | Path | None = None,
                    device: str | torch.device = "cpu",
                    weights: str = "ema") -> tuple[Generator, Config, dict]:
     """A generator in eval mode, its config, and where it came from (path, step, weights).
 
+    source: a run directory (its newest valid checkpoint), a checkpoint file, a .safetensors
+    export, an export folder (holding model.safetensors), or hf://USER/REPO[@REVISION]
+    (an export folder on the Hugging Face Hub; needs the hub extra).
+
     weights="ema" takes the averaged generator where the checkpoint has one (a run trained
     with --ema-decay > 0) and falls back to the raw weights where it has none (info["weights"]
-    says which, info["note"] why); weights="raw" always takes the raw ones. An export holds
-    the one set it was exported with.
+    says which; info["note"] for checkpoints from before EMA); weights="raw" always takes the
+    raw ones. An export holds the one set it was exported with.
     """
     if weights not in WEIGHTS:
         raise ConfigError(f"--weights: must be one of {', '.join(WEIGHTS)}; got {weights!r}")
+    if checkpoint_path is None and str(source).startswith(HUB_PREFIX):
+        source = _from_hub(str(source))
     source = Path(checkpoint_path or source)
+    if source.is_dir() and (source / EXPORT_WEIGHTS).is_file():
+        source = source / EXPORT_WEIGHTS
     if source.suffix == ".safetensors":
         return _load_export(source, device)
     if source.is_dir():
@@ -98,14 +111,38 @@ def load_generator(source: str | Path, checkpoint_path: str | Path | None = None
     return generator, cfg, info
 
 
+def _from_hub(spec: str) -> Path:
+    """Download (or find in the local cache) an export folder from the Hugging Face Hub."""
+    repo, _, revision = spec[len(HUB_PREFIX):].partition("@")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointError(f"{spec}: loading from the Hugging Face Hub needs the hub extra "
+                              "(pip install -e '.[hub]')") from None
+    try:
+        folder = snapshot_download(repo_id=repo, revision=revision or None,
+                                   allow_patterns=[EXPORT_WEIGHTS, "config.json", "README.md"])
+    except Exception as e:  # noqa: BLE001 - the hub raises many types; all mean "not loaded"
+        raise CheckpointError(f"{spec}: cannot download ({type(e).__name__}: {e})") from e
+    if not (Path(folder) / EXPORT_WEIGHTS).is_file():
+        raise CheckpointError(f"{spec}: the repository holds no {EXPORT_WEIGHTS} (share one "
+                              "with `wganlab export RUN --out DIR --push-to-hub USER/REPO`)")
+    return Path(folder)
+
+
 def export(source: str | Path, out: str | Path, checkpoint_path=None,
            weights: str = "ema") -> Path:
     """Write the generator's weights (EMA by default, with running statistics) and config
     as safetensors."""
     generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
-    tensors = {k: v.contiguous() for k, v in generator.state_dict().items()}
+    return save_export(generator, cfg, info, out)
+
+
+def save_export(generator: Generator, cfg: Config, info: dict, out: str | Path) -> Path:
+    """One .safetensors file: the weights, with the config and step as its metadata."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator",
-            "weights": info["weights"]}
+            "wganlab_version": __version__, "weights": info.get("weights", "raw")}
     data = save(tensors, metadata=meta)
     return atomic_write(out, lambda f: f.write(data))
 

@@ -36,6 +36,7 @@ def generator_nonsaturating(logits_fake: torch.Tensor) -> torch.Tensor:
 
 
 def critic_hinge(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """The critic's hinge loss (Lim & Ye 2017; Miyato et al. 2018): scores past +-1 cost 0."""
     return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
 
 

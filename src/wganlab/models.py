@@ -1,12 +1,16 @@
 """The tutorial's DCGAN generator and convolutional critic, generalised.
 
-Defaults reproduce the tutorial (Keras) networks exactly: 804,832 trainable parameters in the
-generator and 1,039,489 in the critic for 1x28x28 images.
+Defaults reproduce the tutorial (Keras) networks' layers: 804,832 trainable parameters in the
+generator and 1,039,489 in the critic for 1x28x28 images. With keras_padding the stride-2
+layers also pad as Keras does (the `seed` preset; tests/test_keras_oracle.py checks it).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
@@ -25,6 +29,44 @@ def _critic_norm(kind: str, channels: int, momentum: float, eps: float) -> nn.Mo
     raise ValueError(f"critic norm must be batch, layer, instance or none; got {kind!r}")
 
 
+def keras_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Pixels Keras's padding="same" adds before and after one axis: the output has
+    ceil(size / stride) pixels, and an odd total puts the extra pixel after."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class KerasSameConv2d(nn.Conv2d):
+    """Conv2d padded as Keras pads "same": for a 5x5 stride-2 kernel on 28x28 that is 1 pixel
+    before and 2 after, which nn.Conv2d's symmetric `padding` cannot express."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
+        super().__init__(in_channels, out_channels, kernel, stride, padding=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom = keras_same_padding(x.shape[-2], kh, sh)
+        left, right = keras_same_padding(x.shape[-1], kw, sw)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+class KerasSameConvTranspose2d(nn.ConvTranspose2d):
+    """ConvTranspose2d cropped as Keras crops "same": the full output ((n - 1) s + k pixels)
+    cut to n s starting at the "before" padding of the matching convolution (1 for 5x5,
+    stride 2), where padding=2, output_padding=1 would start at 2."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int):
+        super().__init__(in_channels, out_channels, kernel, stride, padding=0, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = super().forward(x)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        h, w = x.shape[-2] * sh, x.shape[-1] * sw
+        top = keras_same_padding(h, kh, sh)[0]
+        left = keras_same_padding(w, kw, sw)[0]
+        return full[..., top:top + h, left:left + w]
+
+
 def _size_factor(height: int, width: int, n_blocks: int) -> int:
     """How much the stride-2 blocks scale an image; both sizes must divide by it."""
     factor = 2 ** n_blocks
@@ -39,7 +81,7 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int = 20, image_shape: tuple[int, int, int] = (1, 28, 28),
                  n_filters: int = 128, n_blocks: int = 2, slope: float = 0.3,
-                 bn_momentum: float = 0.01, bn_eps: float = 1e-3):
+                 bn_momentum: float = 0.01, bn_eps: float = 1e-3, keras_padding: bool = False):
         super().__init__()
         channels, height, width = image_shape
         factor = _size_factor(height, width, n_blocks)
@@ -61,13 +103,15 @@ class Generator(nn.Module):
         nf = n_filters
         for _ in range(n_blocks):
             # kernel 5, stride 2, "same": output_padding=1 doubles the size exactly
-            layers += [nn.ConvTranspose2d(nf, nf // 2, 5, 2, 2, output_padding=1, bias=False),
-                       bn2d(nf // 2), nn.LeakyReLU(slope)]
+            up = KerasSameConvTranspose2d(nf, nf // 2, 5, 2) if keras_padding else \
+                nn.ConvTranspose2d(nf, nf // 2, 5, 2, 2, output_padding=1, bias=False)
+            layers += [up, bn2d(nf // 2), nn.LeakyReLU(slope)]
             nf //= 2  # state size: nf x (2x the previous H) x (2x the previous W)
         layers += [nn.ConvTranspose2d(nf, channels, 5, 1, 2, bias=False), nn.Tanh()]
         self.body = nn.Sequential(*layers)  # state size: C x H x W
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] from latent vectors z (N, z_dim)."""
         return self.body(self.project(z).view(z.shape[0], *self.hidden))
 
 
@@ -80,6 +124,7 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(torch.randn(in_features, n_kernels * kernel_dim) * 0.05)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, in_features) with n_kernels closeness-to-the-batch features appended."""
         m = (x @ self.T).view(-1, self.n_kernels, self.kernel_dim)
         l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)  # (N, N, n_kernels)
         closeness = torch.exp(-l1).sum(1) - 1.0  # drop each sample's match with itself
@@ -92,7 +137,8 @@ class Critic(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), n_filters: int = 64,
                  n_blocks: int = 2, norm: str = "batch", dropout: float = 0.3,
                  slope: float = 0.3, bn_momentum: float = 0.01, bn_eps: float = 1e-3,
-                 spectral_norm: bool = False, minibatch_discrimination: bool = False):
+                 spectral_norm: bool = False, minibatch_discrimination: bool = False,
+                 keras_padding: bool = False):
         super().__init__()
         channels, height, width = image_shape
         factor = _size_factor(height, width, n_blocks)
@@ -101,7 +147,9 @@ class Critic(nn.Module):
                   _critic_norm(norm, n_filters, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
         nf = n_filters  # state size: n_filters x H x W
         for _ in range(n_blocks):
-            layers += [sn(nn.Conv2d(nf, nf * 2, 5, 2, 2)),
+            down = KerasSameConv2d(nf, nf * 2, 5, 2) if keras_padding else \
+                nn.Conv2d(nf, nf * 2, 5, 2, 2)
+            layers += [sn(down),
                        _critic_norm(norm, nf * 2, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
@@ -117,6 +165,7 @@ class Critic(nn.Module):
             self.head = sn(nn.Conv2d(nf, 1, final))
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
+        """One score per image (N,); with return_features also the last feature map."""
         h = self.features(x)
         if self.mbd is not None:
             score = self.head(self.mbd(h.flatten(1)))
@@ -149,11 +198,12 @@ def init_weights(module: nn.Module, scheme: str) -> None:
 
 def build_models(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[Generator, Critic]:
     """Both networks from a model config, initialised per `cfg.weight_init`."""
+    keras = cfg.padding == "keras"
     generator = Generator(cfg.z_dim, image_shape, cfg.g_filters, cfg.n_blocks, cfg.slope,
-                          cfg.bn_momentum, cfg.bn_eps)
+                          cfg.bn_momentum, cfg.bn_eps, keras)
     critic = Critic(image_shape, cfg.c_filters, cfg.n_blocks, cfg.critic_norm, cfg.dropout,
                     cfg.slope, cfg.bn_momentum, cfg.bn_eps, cfg.spectral_norm,
-                    cfg.minibatch_discrimination)
+                    cfg.minibatch_discrimination, keras)
     init_weights(generator, cfg.weight_init)
     init_weights(critic, cfg.weight_init)
     return generator, critic

@@ -13,6 +13,7 @@ from .runs import PER_EPOCH, train_argv
 
 # The training loop module (the package exports a function named `train`).
 train_module = importlib.import_module("wganlab.training.loop")
+outputs_module = importlib.import_module("wganlab.training.outputs")
 
 # Straight runs the resumed ones are compared with: two epochs of wgan-gp; one epoch and a
 # bit of the seed preset (its epochs are 64 steps long).
@@ -22,6 +23,7 @@ REFERENCE_STEPS = {"wgan-gp": 2 * PER_EPOCH["wgan-gp"], "seed": PER_EPOCH["seed"
 def _quiet(patch: pytest.MonkeyPatch) -> None:
     # The plots and the HTML report take longer than a tiny run and are not under test here.
     patch.setattr(train_module, "redraw", lambda *a, **k: [], raising=False)
+    patch.setattr(outputs_module, "redraw", lambda *a, **k: [], raising=False)
     patch.setattr(train_module, "write_report", lambda *a, **k: None, raising=False)
 
 

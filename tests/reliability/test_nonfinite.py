@@ -19,7 +19,7 @@ from wganlab.errors import NonFiniteError
 from .runs import loss_rows, steps_on_disk, train_argv
 
 # The training loop module (the package exports a function named `train`).
-train_module = importlib.import_module("wganlab.training.loop")
+train_module = importlib.import_module("wganlab.training.state")
 
 
 def nan_on_call(fn, call: int, replace):

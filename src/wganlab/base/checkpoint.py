@@ -2,15 +2,15 @@
 
 Every load uses `torch.load(..., weights_only=True)`: a checkpoint can never run code. RNG
 states are stored as tensors and lists so that no allow-list is needed. Before torch sees a
-file, its pickle is also checked against the few globals our own checkpoints use, so a file
-that names any other callable is refused even where torch's own allow-list was widened
-(`torch.serialization.add_safe_globals`) or weights-only loading was turned off.
+file, its container and pickle are checked (container.check_pickle): only torch's own zip
+layout whose pickle names the few globals our checkpoints use is read, even where torch's
+allow-list was widened (`torch.serialization.add_safe_globals`) or weights-only loading was
+turned off.
 """
 
 from __future__ import annotations
 
 import pickle
-import pickletools
 import random
 import re
 import warnings
@@ -21,21 +21,11 @@ import numpy as np
 import torch
 
 from ..errors import CheckpointError, NonFiniteError
+from .container import check_pickle as check_pickle  # the check before every load
 from .files import atomic_write
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
 STALE = re.compile(r"^\.step-\d{8}\.pt\..*\.tmp$")  # left by a writer killed mid-write
-# The callables a checkpoint of ours may name (torch.save writes pickle protocol 2, which
-# names them with GLOBAL): plain containers and values, the tensor rebuilders, storages.
-SAFE_GLOBALS = {
-    "collections OrderedDict", "torch._utils _rebuild_tensor_v2",
-    "torch._utils _rebuild_parameter", "torch Size", "torch device", "_codecs encode",
-} | {
-    f"torch {kind}Storage" for kind in (
-        "Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")}
-# Opcodes that build objects from classes without naming them through GLOBAL.
-UNSAFE_OPCODES = {"STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4"}
-MAX_PICKLE_BYTES = 64 * 2**20  # the pickle holds structure only; tensor data lies beside it
 
 
 def rng_state(data_rng: torch.Generator) -> dict:
@@ -53,6 +43,7 @@ def rng_state(data_rng: torch.Generator) -> dict:
 
 
 def set_rng_state(state: dict, data_rng: torch.Generator) -> None:
+    """Put back every random stream rng_state saved."""
     # RNG states are CPU byte tensors, whatever map_location moved the checkpoint to.
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
@@ -91,41 +82,6 @@ def save(state: dict, path: str | Path) -> Path:
     return atomic_write(path, lambda f: torch.save(state, f))
 
 
-def check_pickle(path: Path) -> None:
-    """Refuse a file whose pickle could call anything but the globals our checkpoints use.
-
-    torch.load(weights_only=True) already restricts unpickling; this check does not depend
-    on torch's allow-list or on environment variables, and reads the opcodes without
-    executing any of them.
-    """
-    if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a wganlab checkpoint (not a torch zip archive)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if not info.filename.endswith(".pkl"):
-                    continue
-                if info.file_size > MAX_PICKLE_BYTES:
-                    raise CheckpointError(f"{path}: {info.filename} is too large for a "
-                                          f"checkpoint's pickle ({info.file_size} bytes)")
-                with archive.open(info) as f:
-                    _check_opcodes(path, info.filename, f.read(MAX_PICKLE_BYTES + 1))
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
-        raise CheckpointError(f"{path}: not a loadable wganlab checkpoint ({e})") from e
-
-
-def _check_opcodes(path: Path, member: str, data: bytes) -> None:
-    try:
-        ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
-    except (ValueError, EOFError) as e:
-        raise CheckpointError(f"{path}: {member} is not a valid pickle ({e})") from e
-    for name, arg in ops:
-        if name in UNSAFE_OPCODES or (name == "GLOBAL" and arg not in SAFE_GLOBALS):
-            what = arg.replace(" ", ".") if name == "GLOBAL" else f"opcode {name}"
-            raise CheckpointError(f"{path}: refused: {member} would call {what}, which a "
-                                  "wganlab checkpoint never contains")
-
-
 def load(path: str | Path, map_location="cpu") -> dict:
     """Load a checkpoint as data only; anything that is not plain tensors/values is refused."""
     path = Path(path)
@@ -144,6 +100,7 @@ def load(path: str | Path, map_location="cpu") -> dict:
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    """RUN/checkpoints/step-NNNNNNNN.pt: names sort by step."""
     return Path(run_dir) / "checkpoints" / f"step-{step:08d}.pt"
 
 

@@ -12,6 +12,7 @@ from ..errors import ConfigError
 
 
 def pick_device(name: str) -> torch.device:
+    """The device a name means; "auto" picks cuda, then mps, then cpu."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -29,6 +30,7 @@ def pick_device(name: str) -> torch.device:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch; optionally switch on deterministic algorithms."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -48,3 +50,24 @@ def fit_threads() -> int:
         if torch.get_num_threads() > allowed:
             torch.set_num_threads(allowed)
     return torch.get_num_threads()
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """Whether two devices are one: type and index compared, an index-less device meaning
+    the current one (torch.cuda.current_device() for cuda; index 0 for other types).
+
+    Tensors report their full device (`cuda:0`) while a run's device may be plain `cuda`;
+    comparing the two torch.device objects with == calls those different.
+    """
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.index == b.index:
+        return True
+    return _index(a) == _index(b)
+
+
+def _index(device: torch.device) -> int:
+    if device.index is not None:
+        return device.index
+    return torch.cuda.current_device() if device.type == "cuda" else 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -19,6 +20,23 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _write_failure(e: BaseException) -> tuple[int, str] | None:
+    """(errno, reason) when `e` is a failure to write; None for anything else (a bug).
+
+    torch.save reports a failed write of its zip as a RuntimeError ("[enforce fail at
+    inline_container.cc] unexpected pos"), with the writer's OSError, if any, as context.
+    """
+    seen = e
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen.errno or errno.EIO, str(seen.strerror or seen)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(e, RuntimeError):
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return errno.EIO, f"write failed ({first[:200]})"
+    return None
 
 
 def atomic_write(path: str | Path, write) -> Path:
@@ -46,8 +64,9 @@ def atomic_write(path: str | Path, write) -> Path:
             os.unlink(tmp)
         except OSError:
             pass
-        if isinstance(e, OSError):
-            raise OSError(e.errno, f"could not write {path}: {e.strerror or e}") from e
+        failure = _write_failure(e)
+        if failure is not None:
+            raise OSError(*failure[:1], f"could not write {path}: {failure[1]}") from e
         raise
     _fsync_dir(path.parent)
     return path

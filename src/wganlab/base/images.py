@@ -30,8 +30,10 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = PAD) -> np.ndarray
     return grid
 
 
-def grid_png(images: torch.Tensor, nrow: int = 8) -> bytes:
-    grid = make_grid(images, nrow)
+def grid_png(images: torch.Tensor, nrow: int = 8, pad: int = PAD) -> bytes:
+    """uint8 (N, C, H, W) as one PNG grid, nrow images a row; one image with pad=0 is that
+    image alone."""
+    grid = make_grid(images, nrow, pad)
     img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     buf = io.BytesIO()
     img.save(buf, format="PNG")

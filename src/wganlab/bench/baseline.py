@@ -55,8 +55,11 @@ class PlainStep:
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
     def critic_loss(self, real, fake) -> tuple[torch.Tensor, torch.Tensor]:
+        # Real first, then fake, as the tutorial: with BatchNorm the order moves the running
+        # statistics that an inference-mode penalty pass (preset seed) uses.
+        d_real = self.C(real).view(-1)
         d_fake = self.C(fake).view(-1)
-        loss = d_fake.mean() - self.C(real).mean() + self.t.gp_weight * self.penalty(
+        loss = d_fake.mean() - d_real.mean() + self.t.gp_weight * self.penalty(
             real, fake.detach())
         return loss, d_fake
 

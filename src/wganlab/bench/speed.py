@@ -1,9 +1,10 @@
 """`wganlab bench`: the project's training step against a plain eager step, in the same run.
 
 For each preset x batch size x device it builds the networks once, gives the baseline
-(bench_baseline.PlainStep) and the project's step (runner.make_runner, what train.py runs)
-identical copies, warms both up, then times them in interleaved repeats (baseline first in
-even repeats, ours first in odd ones) so that drift in the machine's speed hits both alike.
+(bench_baseline.PlainStep), the project's step (runner.make_runner, what train.py runs, with
+the default Speed) and each chosen variant of it (one Speed switch flipped, see VARIANTS)
+identical copies, warms them up, then times them in interleaved repeats (in order in even
+repeats, reversed in odd ones) so that drift in the machine's speed hits all alike.
 
 Reported per variant: median ms per generator step (with min and max), real images per second
 (batch_size x batches per step / time), FLOPs of one step (torch.utils.flop_counter, counted
@@ -28,6 +29,7 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..models import build_models
 from ..training.fast import WARMUP_STEPS
+from ..training.kernels import batch_coupling
 from ..training.runner import Speed, make_runner
 from .baseline import PlainStep, check_recipe
 from .measure import cpu_step_peak_bytes, flop_counter, load_average, machine_info
@@ -37,6 +39,42 @@ DEFAULTS = dict(presets=["seed", "wgan-gp"], batch_sizes=[128, 1024], repeats=3,
 # --quick: tiny networks on CPU; flags given beside it still win.
 QUICK = dict(presets=["seed", "wgan-gp"], batch_sizes=[8], devices=["cpu"], repeats=2,
              steps=1, warmup=1, dataset="synthetic", g_filters=16, c_filters=8)
+
+
+# Rows beside "baseline" and "ours" (the defaults): each flips switches of Speed, so each
+# row's worth is its time against "ours" and "baseline" in the same run.
+VARIANTS = {
+    "ours": Speed(),
+    "ours-eager": Speed(cuda_graph=False),  # what the graph saves
+    "ours-unfused": Speed(fused_optimizer=False),  # one optimizer kernel per tensor
+    "ours-no-cudnn-benchmark": Speed(cudnn_benchmark=False),
+    "ours+channels-last": Speed(channels_last=True),
+    "ours+concat-critic": Speed(concat_critic=True),
+    "ours+channels-last+concat": Speed(channels_last=True, concat_critic=True),
+    "ours+bf16": Speed(bf16=True),
+}
+CUDA_ONLY = {"ours-eager", "ours-no-cudnn-benchmark", "ours+bf16"}  # no-ops elsewhere
+
+
+def pick_variants(names: list[str] | None, bf16: bool) -> list[str]:
+    """The rows to time: "all", or names from VARIANTS ("ours" always comes first)."""
+    names = list(VARIANTS) if names == ["all"] else list(names or [])
+    if bf16 and "ours+bf16" not in names:
+        names.append("ours+bf16")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ConfigError(f"--variants: unknown {', '.join(unknown)}; choose from all, "
+                          f"{', '.join(VARIANTS)}")
+    return ["ours"] + [n for n in names if n != "ours"]
+
+
+def skip_reason(name: str, device: torch.device, critic) -> str:
+    """Why a variant row would time the same thing as "ours" here (empty when it would not)."""
+    if name in CUDA_ONLY and device.type != "cuda":
+        return "CUDA only"
+    if VARIANTS[name].concat_critic and (why := batch_coupling(critic)):
+        return "; ".join(why)
+    return ""
 
 
 def _sync(device: torch.device) -> None:
@@ -109,8 +147,8 @@ def _positions(n_images: int, batch: int, per_step: int):
         k += 1
 
 
-def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
-    load_start = load_average()
+def prepare_case(preset: str, batch: int, device_name: str, opts):
+    """The recipe, networks, data on the device and data order of one case."""
     over = {"train": {"batch_size": batch}}
     if opts.g_filters or opts.c_filters:
         over["model"] = {k: v for k, v in (("g_filters", opts.g_filters),
@@ -132,10 +170,18 @@ def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
     torch.manual_seed(cfg.train.seed)
     G, C = build_models(cfg.model, tuple(images.shape[1:]))
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0)).to(device)
+    return cfg, G, C, images, order, per_step, device
 
-    specs = [("baseline", None), ("ours", Speed())]
-    if opts.bf16 and device.type == "cuda":
-        specs.append(("ours-bf16", Speed(bf16=True)))
+
+def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
+    load_start = load_average()
+    cfg, G, C, images, order, per_step, device = prepare_case(preset, batch, device_name, opts)
+    specs, skipped = [("baseline", None)], {}
+    for name in pick_variants(opts.variants, opts.bf16):
+        if why := skip_reason(name, device, C):
+            skipped[name] = why
+        else:
+            specs.append((name, VARIANTS[name]))
     variants, positions = [], _positions(len(images), batch, per_step)
     for name, speed in specs:  # one at a time, so each one's peak memory is its own
         v = Variant(name, cfg, G, C, images, device, speed, opts.warmup)
@@ -148,7 +194,7 @@ def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
 
     images_per_step = batch * per_step
     out = {"preset": preset, "device": device_name, "batch_size": batch,
-           "real_images_per_step": images_per_step, "variants": {},
+           "real_images_per_step": images_per_step, "variants": {}, "skipped": skipped,
            "load_average_1min": {"start": load_start, "end": load_average()}}
     for v in variants:
         ms = statistics.median(v.times) * 1e3
@@ -160,8 +206,10 @@ def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
             "flops_per_step": v.flops, "tflops": v.flops / ms * 1e-9,
             "peak_memory_bytes": v.peak}
     base = out["variants"]["baseline"]["ms_per_step"]
+    ours_ms = out["variants"]["ours"]["ms_per_step"]
     for v in out["variants"].values():
         v["speedup"] = base / v["ms_per_step"]
+        v["vs_ours"] = ours_ms / v["ms_per_step"]
     # baseline/ours per round, wall clock and CPU time: the views drift cannot tilt. On a
     # busy CPU the CPU-time ratio (work done) is steadier than the wall-clock one.
     out["paired_speedups"] = [b / o for b, o in zip(baseline.times, ours.times)]
@@ -178,8 +226,8 @@ def markdown(report: dict) -> str:
     lines = [f"Machine: {m['cpu']}, {m['cores']} cores ({m['torch_threads']} torch threads), "
              f"torch {m['torch']}" + (f", {m['gpu']}" if "gpu" in m else "") + "." + busy, "",
              "| preset | device | batch | variant | mode | ms/step (min-max) | CPU ms/step | "
-             "real img/s | GFLOP/step | TFLOP/s | peak MiB | speed-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "real img/s | GFLOP/step | TFLOP/s | peak MiB | speed-up | vs ours |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for case in report["cases"]:
         for name, v in case["variants"].items():
             lines.append(
@@ -188,13 +236,17 @@ def markdown(report: dict) -> str:
                 f"{v['cpu_ms_per_step']:.1f} | {v['images_per_s']:,.0f} | "
                 f"{v['flops_per_step'] / 1e9:.1f} | "
                 f"{v['tflops']:.3f} | {v['peak_memory_bytes'] / 2**20:,.0f} | "
-                f"{v['speedup']:.2f}x |")
+                f"{v['speedup']:.2f}x | {v['vs_ours']:.2f}x |")
     lines += ["", "Baseline/ours per interleaved round (wall clock; process CPU time):", ""]
     for case in report["cases"]:
         wall = " ".join(f"{x:.2f}" for x in case["paired_speedups"])
         cpu = " ".join(f"{x:.2f}" for x in case["paired_cpu_time_ratios"])
         lines.append(f"- {case['preset']}, {case['device']}, batch {case['batch_size']}: "
                      f"{wall}; {cpu}")
+    skipped = [f"- {c['preset']}, {c['device']}, batch {c['batch_size']}: {name} ({why})"
+               for c in report["cases"] for name, why in c.get("skipped", {}).items()]
+    if skipped:
+        lines += ["", "Rows not timed (they would time the same step as ours):", "", *skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -211,5 +263,5 @@ def run_bench(opts) -> dict:
     cases = [bench_case(p, b, d, opts) for d in opts.devices for p in opts.presets
              for b in opts.batch_sizes]
     settings = {k: getattr(opts, k) for k in ("repeats", "steps", "warmup", "dataset", "bf16",
-                                              "g_filters", "c_filters")}
+                                              "g_filters", "c_filters", "variants")}
     return {"machine": machine_info(opts.devices), "settings": settings, "cases": cases}

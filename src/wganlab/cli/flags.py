@@ -11,12 +11,16 @@ from pathlib import Path
 
 from .. import config as C
 from ..errors import ConfigError
+from .config_file import base_config, read_config_file
 
 DEFAULT_PRESET = "wgan-gp"
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
     def error(self, message):  # one line, exit 2, no usage wall
+        """Print the error as one line and exit 2."""
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -70,6 +74,7 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, dict]:
+    """{section: {field: value}} of the config flags that were given."""
     out: dict[str, dict] = {}
     for key, value in vars(args).items():
         if "." in key:
@@ -79,30 +84,68 @@ def overrides_from(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
-    """The preset plus the given flags; with --resume, the run's saved config plus the flags."""
+    """The preset, then --config FILE's settings, then the given flags (each overriding the
+    one before); with --resume, the run's saved config plus the file's and flags' changes."""
     import json
 
-    overrides = overrides_from(args)
+    config_file = getattr(args, "config", None)
+    file_preset, file_values = read_config_file(config_file) if config_file else (None, {})
+    flag_values = overrides_from(args)
+    overrides = _merged(file_values, flag_values)
+    preset = getattr(args, "preset", None) or file_preset
+    _refuse_user_dataset(overrides)
     resume = getattr(args, "resume", None)
     if resume is not None:
         out = Path(overrides.get("run", {}).get("out") or _checkpoint_run_dir(resume))
         saved = out / "config.json"
         if saved.exists():
             cfg = C.Config.from_dict(json.loads(saved.read_text()))
-            if args.preset is not None and args.preset != cfg.preset:
-                raise ConfigError(f"--preset: the run being resumed is {cfg.preset!r}")
+            if preset is not None and preset != cfg.preset:
+                where = "--preset" if args.preset else f"{config_file}: preset"
+                raise ConfigError(f"{where}: the run being resumed is {cfg.preset!r}")
             C.check_resume(cfg, overrides)
             overrides.setdefault("run", {})["out"] = str(out)
             return C.apply_overrides(cfg, overrides), (resume if resume != "latest" else True)
         if resume == "latest":
             print(f"{out} holds no run yet; starting a new one")
-    cfg = C.apply_overrides(C.get_preset(args.preset or DEFAULT_PRESET), overrides)
+    cfg = C.apply_overrides(base_config(preset or DEFAULT_PRESET), overrides)
     if "out" not in overrides.get("run", {}):
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank must name the same folder
             raise ConfigError("--out: give the run directory explicitly under torchrun")
         cfg.run.out = _fresh_dir(Path("runs") / cfg.preset)
+    _validate(cfg, config_file, file_values, flag_values)
     # A checkpoint path is always loaded (and checked against this config), never ignored.
-    return C.validate(cfg), (resume if resume not in (None, "latest") else bool(resume))
+    return cfg, (resume if resume not in (None, "latest") else bool(resume))
+
+
+def _merged(file_values: dict, flag_values: dict) -> dict[str, dict]:
+    """{section: {field: value}}: the file's settings with the flags' on top."""
+    out = {name: dict(values) for name, values in file_values.items()}
+    for name, values in flag_values.items():
+        out.setdefault(name, {}).update(values)
+    return out
+
+
+def _refuse_user_dataset(overrides: dict) -> None:
+    if overrides.get("run", {}).get("dataset") == "user":
+        raise ConfigError("--dataset: 'user' marks images given from Python "
+                          "(wganlab.train(cfg, data=...)); here give mnist, fashion-mnist, "
+                          "cifar10, synthetic or folder:PATH")
+
+
+def _validate(cfg: C.Config, config_file, file_values: dict, flag_values: dict) -> None:
+    """C.validate, with an error about a setting that came from the file (not from a flag)
+    told as the file's key rather than as a flag the user never typed."""
+    try:
+        C.validate(cfg)
+    except ConfigError as e:
+        flag, _, message = str(e).partition(": ")
+        name = flag.removeprefix("--").replace("-", "_")
+        for section, values in file_values.items():
+            if name in values and name not in flag_values.get(section, {}):
+                raise ConfigError(f"{config_file}: {section}.{name} = {values[name]!r}: "
+                                  f"{message}") from None
+        raise
 
 
 def _checkpoint_run_dir(resume: str) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .. import config as C
@@ -13,6 +15,7 @@ from .flags import DEFAULT_PRESET, Parser, add_config_flags, overrides_from, res
 
 
 def cmd_train(args):
+    """wganlab train: resolve the config, then train (or print it with --dry-run)."""
     cfg, resume = resolve_config(args)
     if args.dry_run:
         print(cfg.to_json())
@@ -20,12 +23,33 @@ def cmd_train(args):
     from ..training.loop import train
     from ..training.runner import Speed
 
-    result = train(cfg, resume, Speed(cuda_graph=args.cuda_graph, bf16=args.bf16))
-    print(f"Run directory: {result.run_dir} (step {result.step})")
+    speed = Speed(**{f.name: getattr(args, f.name) for f in fields(Speed)})
+    result = train(cfg, resume, speed)
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(finished_message(result))
     return result.exit_code
 
 
+def finished_message(result) -> str:
+    """Where the pictures and the report are, the last measured FID, and what to run next."""
+    run = result.run_dir
+    lines = [f"Run directory: {run} (step {result.step})",
+             f"  pictures: {run / 'samples_by_epoch.png'}, {run / 'learning_curve.png'}, "
+             f"{run / 'samples'}/",
+             f"  report:   {run / 'report.html'}"]
+    if result.last_eval:
+        e = result.last_eval
+        lines.append(f"  FID {e['fid']:.1f} at step {e['step']} ({e['n_fake']} samples; "
+                     f"{e['modes_covered']} of 10 classes)")
+    lines += ["Next:",
+              f"  continue: wganlab train --out {run} --resume --minutes 10",
+              f"  generate: wganlab generate {run} --n 64 --out grid.png",
+              f"  evaluate: wganlab evaluate {run} --n 10000"]
+    return "\n".join(lines)
+
+
 def cmd_summary(args):
+    """wganlab summary: per-layer tables of both networks."""
     import torch
 
     from ..data import native_shape
@@ -42,6 +66,7 @@ def cmd_summary(args):
 
 
 def cmd_distances(args):
+    """wganlab distances: the worked examples of TV, KL, JS and EM."""
     from ..distances import report
 
     print(report())
@@ -49,6 +74,7 @@ def cmd_distances(args):
 
 
 def cmd_generate(args):
+    """wganlab generate: a PNG grid, one file per image, or latent walks."""
     import torch
 
     from ..base.files import atomic_write
@@ -68,7 +94,7 @@ def cmd_generate(args):
     images = to_uint8(images)
     if args.out_dir:
         for i, img in enumerate(images):
-            data = grid_png(img[None], nrow=1)
+            data = grid_png(img[None], nrow=1, pad=0)  # the sample alone, at its own size
             atomic_write(Path(args.out_dir) / f"{i:05d}.png", lambda f, d=data: f.write(d))
         print(f"Wrote {len(images)} images to {args.out_dir} from {info['checkpoint']}")
     else:
@@ -79,6 +105,7 @@ def cmd_generate(args):
 
 
 def cmd_plot(args):
+    """wganlab plot: redraw a run's figures."""
     from ..reporting.plots import redraw
 
     for path in redraw(args.run):
@@ -92,13 +119,25 @@ def _say_weights(info: dict) -> None:
 
 
 def cmd_export(args):
-    from ..generate import export
+    """wganlab export: a shareable folder (optionally pushed to the Hub) or one file."""
+    if Path(args.out).suffix == ".safetensors":
+        if args.push_to_hub:
+            raise ConfigError("--push-to-hub: export a folder (--out DIR), not one file")
+        from ..generate import export
 
-    print(f"Wrote {export(args.run, args.out, args.checkpoint, args.weights)}")
+        print(f"Wrote {export(args.run, args.out, args.checkpoint, args.weights)}")
+        return 0
+    from ..hub import export_folder, push_to_hub
+
+    print(f"Wrote {export_folder(args.run, args.out, args.checkpoint, args.weights)}")
+    if args.push_to_hub:
+        address = push_to_hub(args.out, args.push_to_hub, args.private)
+        print(f"Pushed; load it with wganlab.load_generator({address!r})")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `wganlab` parser with every subcommand."""
     parser = Parser(prog="wganlab",
                     description="Train, inspect and compare DCGAN / Wasserstein GANs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -108,11 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"starting configuration (default {DEFAULT_PRESET})")
     p.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                    help="continue the run in --out (newest valid checkpoint) or from a path")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML or JSON settings (a run's config.json repeats that run); "
+                        "flags override them")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on CUDA, replay each training step as one captured CUDA graph")
     p.add_argument("--bf16", action="store_true",
                    help="bf16 autocast for forward passes (the gradient penalty's norm stays fp32)")
+    on_off = argparse.BooleanOptionalAction
+    p.add_argument("--fused-optimizer", action=on_off, default=True,
+                   help="fused Adam (foreach RMSprop): a few kernels instead of one per tensor")
+    p.add_argument("--cudnn-benchmark", action=on_off, default=True,
+                   help="on CUDA, let cuDNN time its convolution algorithms once per shape")
+    p.add_argument("--channels-last", action=on_off, default=False,
+                   help="NHWC memory layout for weights and batches")
+    p.add_argument("--concat-critic", action=on_off, default=False,
+                   help="score real, fake and penalty interpolates in one critic pass "
+                        "(critics without BatchNorm, dropout, spectral norm, minibatch disc.)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
@@ -142,10 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("export", help="write the generator as safetensors (+ config)")
-    p.add_argument("run")
-    p.add_argument("--checkpoint")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("export", help="write the generator as a shareable folder or one file")
+    p.add_argument("run", help="run directory, checkpoint or earlier export")
+    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
+    p.add_argument("--out", required=True, help="a folder (model.safetensors, config.json, "
+                   "README.md model card) or a file ending in .safetensors")
+    p.add_argument("--push-to-hub", metavar="USER/REPO",
+                   help="also upload the folder to the Hugging Face Hub (the hub extra)")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
     measure.add_weights_flag(p)
     p.set_defaults(func=cmd_export)
 
@@ -156,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print one line and return their exit code."""
     args = build_parser().parse_args(argv)
     if args.command == "generate" and not (args.run or args.model):
         print("wganlab generate: error: give a RUN directory or --model FILE", file=sys.stderr)

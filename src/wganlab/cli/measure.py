@@ -78,7 +78,7 @@ def _cmd_evaluate(args) -> int:
 
 def _cmd_train_evaluator(args) -> int:
     from ..metrics import train_evaluator
-    from ..metrics.evaluator import cache_dir, weights_filename
+    from ..metrics.evaluator_lookup import cache_dir, weights_filename
 
     out = args.out or cache_dir() / weights_filename(args.dataset)
     info = train_evaluator(args.dataset, out, epochs=args.epochs, seed=args.seed,
@@ -100,7 +100,7 @@ def _cmd_compare(args) -> int:
 def cmd_bench(args) -> int:
     import torch
 
-    from ..bench.speed import DEFAULTS, QUICK, markdown, run_bench
+    from ..bench.speed import DEFAULTS, QUICK, markdown, pick_variants, run_bench
     from ..training.fast import WARMUP_STEPS
 
     if args.quick:
@@ -114,11 +114,19 @@ def cmd_bench(args) -> int:
         args.devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     if args.warmup is None:
         args.warmup = WARMUP_STEPS + 2 if "cuda" in args.devices else 1
-    for name in ("repeats", "steps", "warmup"):
+    for name in ("repeats", "steps", "warmup", "profile_top"):
         if getattr(args, name) < 1:
-            raise ConfigError(f"--{name}: must be >= 1; got {getattr(args, name)}")
-    report = run_bench(args)
-    table = markdown(report)
+            flag = name.replace("_", "-")
+            raise ConfigError(f"--{flag}: must be >= 1; got {getattr(args, name)}")
+    pick_variants(args.variants, args.bf16)  # unknown names: refused before any work
+    if args.profile:
+        from ..bench import profile
+
+        report = profile.run_profile(args)
+        table = profile.markdown(report)
+    else:
+        report = run_bench(args)
+        table = markdown(report)
     print(table, end="")
     for path, text in ((args.json, json.dumps(report, indent=2)), (args.markdown, table)):
         if path:
@@ -143,6 +151,13 @@ def register_bench(sub) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads (default: the CPUs this process may use)")
     p.add_argument("--bf16", action="store_true", help="also time ours with bf16 autocast")
+    p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                   help="rows beside baseline and ours: all, or names such as ours-unfused, "
+                        "ours+channels-last, ours+concat-critic (see benchmarks/README.md)")
+    p.add_argument("--profile", action="store_true",
+                   help="instead of timing: the ops with the most self time in --steps steps "
+                        "of ours (and --variants), by torch.profiler")
+    p.add_argument("--profile-top", type=int, default=15, help="ops listed per profile")
     p.add_argument("--quick", action="store_true",
                    help="tiny networks, batch 8, CPU, one step per round (a smoke test)")
     p.add_argument("--json", help="write the full report here")

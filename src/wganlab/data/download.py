@@ -31,6 +31,7 @@ def mirror_bases(default: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def join_url(base: str, filename: str) -> str:
+    """base/filename with exactly one slash between them."""
     return base.rstrip("/") + "/" + filename
 
 

@@ -31,51 +31,83 @@ IDX_DTYPES = {
 CODE_OF = {dt.newbyteorder("="): code for code, dt in IDX_DTYPES.items()}
 
 
-def _read_bytes(path: Path) -> bytearray:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read IDX file ({e.strerror or e})") from e
-    if raw[:2] != GZIP_MAGIC:
-        return bytearray(raw)
-    try:
-        return bytearray(gzip.decompress(raw))
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: gzip data is corrupt or truncated ({e})") from e
+CHUNK = 2**20  # bytes read (and unpacked) at a time
+# No IDX data set we know comes near this (EMNIST's largest file unpacks to 0.55 GB); a header
+# that asks for more is refused before anything is unpacked.
+MAX_IDX_BYTES = 2**30
 
 
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (gzipped or not) into an array in native byte order.
 
     Every way the file can disagree with its own header raises DataError naming the file.
+    A gzipped file is unpacked in chunks into a buffer of the size its header declares (at
+    most MAX_IDX_BYTES), so a file that unpacks to more costs no more memory than that.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: not an IDX file (only {len(data)} bytes, no 4-byte magic)")
-    zero0, zero1, code, ndim = data[0], data[1], data[2], data[3]
+    try:
+        raw = open(path, "rb")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read IDX file ({e.strerror or e})") from e
+    with raw:
+        zipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if not zipped:
+            return _parse(path, raw)
+        try:
+            with gzip.GzipFile(fileobj=raw) as stream:
+                return _parse(path, stream)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: gzip data is corrupt or truncated ({e})") from e
+
+
+def _read_up_to(stream, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        more = stream.read(min(n - len(data), CHUNK))
+        if not more:
+            break
+        data += more
+    return data
+
+
+def _parse(path: Path, stream) -> np.ndarray:
+    magic = _read_up_to(stream, 4)
+    if len(magic) < 4:
+        raise DataError(f"{path}: not an IDX file (only {len(magic)} bytes, no 4-byte magic)")
+    zero0, zero1, code, ndim = magic
     if zero0 != 0 or zero1 != 0:
-        raise DataError(f"{path}: not an IDX file (magic {bytes(data[:4]).hex()} "
+        raise DataError(f"{path}: not an IDX file (magic {magic.hex()} "
                         "does not start with two zero bytes)")
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02x}" for c in IDX_DTYPES)
         raise DataError(f"{path}: unknown IDX dtype code 0x{code:02x} (known: {known})")
     if ndim == 0:
         raise DataError(f"{path}: IDX header says 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: file ends inside the header ({len(data)} bytes, "
-                        f"{ndim} dimensions need {header})")
-    dims = struct.unpack_from(f">{ndim}I", data, 4)
+    sizes = _read_up_to(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DataError(f"{path}: file ends inside the header ({4 + len(sizes)} bytes, "
+                        f"{ndim} dimensions need {4 + 4 * ndim})")
+    dims = struct.unpack(f">{ndim}I", sizes)
     dtype = IDX_DTYPES[code]
     expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow on a lying header
-    payload = len(data) - header
-    if payload != expected:
-        shape = "x".join(map(str, dims))
-        raise DataError(f"{path}: payload is {payload} bytes but the header ({shape} of "
-                        f"{dtype.name}) needs {expected}; the file is truncated or has "
-                        "trailing bytes")
-    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    described = f"the header ({'x'.join(map(str, dims))} of {dtype.name})"
+    if expected > MAX_IDX_BYTES:
+        raise DataError(f"{path}: {described} declares {expected} bytes, more than the limit "
+                        f"of {MAX_IDX_BYTES} bytes for an IDX file; refused without unpacking")
+    buffer = np.empty(expected, np.uint8)  # pages are touched only as data arrive
+    view, got = memoryview(buffer), 0
+    while got < expected:
+        n = stream.readinto(view[got:got + CHUNK])
+        if not n:
+            break
+        got += n
+    extra = len(_read_up_to(stream, CHUNK)) if got == expected else 0
+    if got != expected or extra:
+        payload = f"at least {got + extra}" if extra == CHUNK else str(got + extra)
+        raise DataError(f"{path}: payload is {payload} bytes but {described} needs "
+                        f"{expected}; the file is truncated or has trailing bytes")
+    array = buffer.view(dtype).reshape(dims)
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 

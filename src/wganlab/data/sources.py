@@ -9,6 +9,7 @@ into the cache. Local files are never checksummed: Debian recompresses Fashion-M
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from .download import fetch_from_mirrors, mirror_bases
 
 @dataclass(frozen=True)
 class Remote:
+    """Where a data set can be downloaded from, and which files each split needs."""
+
     mirrors: tuple[str, ...]  # base URLs, tried in order
     files: dict[str, tuple[str, ...]]  # split -> the file names it needs
 
@@ -71,6 +74,15 @@ SHA256 = {
     },
 }
 
+# File names that belong to a data set, whichever split: a --data-dir holding any of them is
+# meant to be the data set's folder.
+_IDX_FILE = re.compile(r"^(train|t10k)-(images-idx3|labels-idx1)-ubyte(\.gz)?$")
+OWN_FILES = {
+    "mnist": _IDX_FILE, "fashion-mnist": _IDX_FILE,
+    "cifar10": re.compile(r"^(cifar-10-binary\.tar\.gz|cifar-10-batches-bin|"
+                          r"data_batch_[1-5]\.bin|test_batch\.bin)$"),
+}
+
 # Folders a system package fills, and the command that installs it (Debian).
 SYSTEM_DIRS = {"fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),)}
 SYSTEM_PACKAGES = {"fashion-mnist": "apt install dataset-fashion-mnist"}
@@ -80,6 +92,7 @@ Finder = Callable[[Path, tuple[str, ...]], "list[Path] | None"]
 
 
 def cache_root() -> Path:
+    """$WGANLAB_DATA, else ~/.cache/wganlab: where downloads and trained evaluators go."""
     env = os.environ.get("WGANLAB_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "wganlab"
 
@@ -106,6 +119,27 @@ def local_dirs(name: str, data_dir) -> list[tuple[str, Path]]:
     return dirs
 
 
+def files_of(name: str, folder: Path) -> list[str]:
+    """The names in folder that belong to data set `name` (any split, zipped or not)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if OWN_FILES[name].match(p.name))
+
+
+def _refuse_partial(name: str, split: str, folders: list[Path], wanted) -> None:
+    """A --data-dir holding some of a data set's files must hold the split asked for: never
+    fall back silently to another copy (the cache, a system folder) for the rest."""
+    for folder in folders:
+        present = files_of(name, folder)
+        if present:
+            missing = [w for w in wanted if w not in present and w.removesuffix(".gz")
+                       not in present]
+            raise DataError(f"--data-dir {folder}: incomplete {name} folder for the {split} "
+                            f"split: missing {', '.join(missing or wanted)} (found "
+                            f"{', '.join(present)}); add the missing files, or point "
+                            "--data-dir at a folder that holds them all")
+
+
 def _how_to_supply(name: str) -> str:
     files = ", ".join(sorted({f for fs in REMOTES[name].files.values() for f in fs}))
     hints = [f"put {files} in a folder and pass --data-dir FOLDER",
@@ -122,11 +156,16 @@ def locate(name: str, split: str, data_dir=None, download: bool = True,
     wanted = remote.files[split]
     if data_dir is not None and not Path(data_dir).is_dir():
         raise DataError(f"--data-dir {data_dir}: no such folder")
-    looked = []
+    looked, mine = [], []
     for label, folder in local_dirs(name, data_dir):
         found = finder(folder, wanted) if folder.is_dir() else None
         if found is not None:
             return found, str(folder)
+        if label == "data_dir":
+            mine.append(folder)
+        elif mine:  # the user's folders had no complete split: part of one is an error
+            _refuse_partial(name, split, mine, wanted)
+            mine = []
         looked.append(f"{label} {folder}")
 
     cache = cache_root() / name

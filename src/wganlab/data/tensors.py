@@ -15,6 +15,8 @@ RESIZE_CHUNK = 4096  # images resized at a time: bounds the float copy for 60k M
 
 @dataclass
 class Dataset:
+    """One split of a data set as uint8 images, with labels and provenance."""
+
     images: torch.Tensor  # uint8 (N, C, H, W), at the requested image_shape
     labels: torch.Tensor | None  # int64 (N,); None for image folders
     name: str  # "fashion-mnist", "folder:PATH", ...

@@ -21,7 +21,7 @@ Evaluator networks (features for the functions above):
 
     get_evaluator(dataset, device="cpu", data_dir=None, train=True) -> evaluator
         mnist / fashion-mnist / synthetic: the CNN Evaluator (shipped weights, else cached,
-        else trained once and cached); other data sets: Inception-v3 (`wganlab[fid]`).
+        else trained once and cached); other data sets: Inception-v3 (the `fid` extra).
     extract_features(evaluator, images_uint8, batch_size=500, device=None)
         -> (features float64 (N, D), probs float64 (N, K) or None)
     train_evaluator(dataset, out_path, epochs=None, seed=0, device="cpu", data_dir=None)
@@ -37,13 +37,8 @@ Typical use:
 """
 
 from .coverage import class_coverage
-from .evaluator import (
-    Evaluator,
-    extract_features,
-    get_evaluator,
-    load_evaluator,
-    save_evaluator,
-)
+from .evaluator import Evaluator, extract_features, load_evaluator, save_evaluator
+from .evaluator_lookup import get_evaluator
 from .evaluator_training import train_evaluator
 from .frechet import feature_stats, fid_bootstrap, fid_from_features, frechet_distance
 from .inception import InceptionUnavailable

@@ -53,6 +53,7 @@ def provenance_warnings(records: list[dict]) -> list[str]:
 
 
 def markdown(records: list[dict]) -> str:
+    """A Markdown table, one row per evaluated run."""
     head = ["run", "preset", "step", "train s"] + [h for _, h in COLUMNS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
@@ -63,6 +64,7 @@ def markdown(records: list[dict]) -> str:
 
 
 def to_csv(records: list[dict]) -> str:
+    """The same records as CSV, with their provenance columns."""
     keys = ["run", "preset", "step", "train_seconds", *[k for k, _ in COLUMNS], *PROVENANCE]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")

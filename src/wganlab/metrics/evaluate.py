@@ -18,12 +18,14 @@ import torch
 from ..base import checkpoint
 from ..base.files import atomic_write
 from ..data import load_dataset
+from ..data.tensors import fit_shape
 from . import compute_all, extract_features, fid_bootstrap, get_evaluator
 
 _REFERENCE_CACHE: dict = {}
 
 
 def evaluator_provenance(evaluator) -> dict:
+    """Which evaluator measured: name, data set, SHA-256 of its weights, test accuracy."""
     info = getattr(evaluator, "info", {}) or {}
     return {"evaluator": info.get("architecture", {}).get("name", type(evaluator).__name__)
             if isinstance(info.get("architecture"), dict) else type(evaluator).__name__,
@@ -32,14 +34,23 @@ def evaluator_provenance(evaluator) -> dict:
             "evaluator_test_accuracy": info.get("test_accuracy")}
 
 
-def reference_features(dataset: str, split: str, evaluator, data_dir=None,
-                       device="cpu") -> tuple[np.ndarray, str]:
-    """Features of a whole reference split, cached per process (they never change)."""
-    key = (dataset, split, evaluator_provenance(evaluator)["evaluator_sha256"], data_dir)
+def for_evaluator(images: torch.Tensor, evaluator) -> torch.Tensor:
+    """uint8 images at the evaluator's input shape (one that takes any size gets them as
+    they are). Real and generated images both pass here, so both are resized alike."""
+    shape = getattr(evaluator, "input_shape", None)
+    return images if shape is None else fit_shape(images, tuple(shape))
+
+
+def reference_features(dataset: str, split: str, evaluator, data_dir=None, device="cpu",
+                       image_shape=None) -> tuple[np.ndarray, str]:
+    """Features of a whole reference split loaded at image_shape (the samples' shape; None:
+    the data set's own), cached per process (they never change)."""
+    shape = tuple(image_shape) if image_shape is not None else None
+    key = (dataset, split, evaluator_provenance(evaluator)["evaluator_sha256"], data_dir, shape)
     if key not in _REFERENCE_CACHE:
-        data = load_dataset(dataset, split, data_dir,
-                            getattr(evaluator, "input_shape", None))
-        features, _ = extract_features(evaluator, data.images, device=device)
+        data = load_dataset(dataset, split, data_dir, shape)
+        features, _ = extract_features(evaluator, for_evaluator(data.images, evaluator),
+                                       device=device)
         _REFERENCE_CACHE[key] = (features, data.source)
     return _REFERENCE_CACHE[key]
 
@@ -49,8 +60,9 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
     """Every metric for uint8 samples (N, C, H, W) against `dataset`'s `split`."""
     started = time.time()
     evaluator = evaluator or get_evaluator(dataset, device, data_dir)
-    f_real, source = reference_features(dataset, split, evaluator, data_dir, device)
-    f_fake, p_fake = extract_features(evaluator, fake, device=device)
+    f_real, source = reference_features(dataset, split, evaluator, data_dir, device,
+                                        tuple(fake.shape[1:]))
+    f_fake, p_fake = extract_features(evaluator, for_evaluator(fake, evaluator), device=device)
     num_classes = None if p_fake is None else p_fake.shape[1]
     record = compute_all(f_real, f_fake, probs_fake=p_fake, num_classes=num_classes, seed=seed)
     if bootstrap:
@@ -64,6 +76,7 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
 
 @torch.no_grad()
 def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> torch.Tensor:
+    """n seeded samples of the generator as uint8 (n, C, H, W)."""
     from ..base.images import to_uint8
     from ..generate import sample
 
@@ -87,7 +100,7 @@ def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: i
     run_dir = Path(run) if Path(run).is_dir() else Path(info["checkpoint"]).parent.parent
     if run_dir.joinpath("config.json").exists():
         atomic_write(run_dir / "eval.json",
-                                lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
+                     lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
     return record
 
 
@@ -105,7 +118,7 @@ def evaluate_real(dataset: str, n: int = 10_000, seed: int = 0, data_dir=None,
                   device="cpu") -> dict:
     """The floor: n random training images scored as if they were samples."""
     evaluator = get_evaluator(dataset, device, data_dir)
-    train = load_dataset(dataset, "train", data_dir, getattr(evaluator, "input_shape", None))
+    train = load_dataset(dataset, "train", data_dir)
     pick = torch.randperm(len(train.images), generator=torch.Generator().manual_seed(seed))[:n]
     record = evaluate_images(train.images[pick], dataset, "test", data_dir, seed, 0, device,
                              evaluator)

@@ -1,8 +1,8 @@
 """Domain evaluators: a small CNN classifier for 28x28 grayscale images whose penultimate layer
 is the feature space for FID, KID, precision/recall and coverage, and whose predicted classes
 give mode coverage. Weights are stored as safetensors with a JSON sidecar (never pickle).
+Which evaluator a data set gets, and training one on demand: evaluator_lookup.py.
 
-    get_evaluator(dataset)          shipped weights, else the cache, else train once and cache
     extract_features(ev, images)    (features float64 (N, D), class probabilities (N, K))
     save_evaluator / load_evaluator safetensors + sidecar with the file's SHA-256, checked on load
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,15 +70,18 @@ class Evaluator(nn.Module):
         return features, self.head(features)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature vectors (N, feature_dim) that FID and the other metrics compare."""
         return self.body(x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores (N, num_classes), before the softmax."""
         return self.forward(x)[1]
 
 
 # Weights on disk.
 
 def file_sha256(path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -88,6 +90,7 @@ def file_sha256(path) -> str:
 
 
 def sidecar_path(weights_path) -> Path:
+    """The JSON sidecar beside a weights file (same name, .json)."""
     return Path(weights_path).with_suffix(".json")
 
 
@@ -108,6 +111,7 @@ def save_evaluator(model: Evaluator, path, info: dict) -> dict:
 
 
 def read_sidecar(weights_path) -> dict:
+    """The sidecar of a weights file; CheckpointError if it is missing or incomplete."""
     side = sidecar_path(weights_path)
     try:
         info = json.loads(side.read_text())
@@ -143,53 +147,6 @@ def load_evaluator(path, device="cpu") -> Evaluator:
         raise CheckpointError(f"{path}: weights do not fit the evaluator ({err})") from None
     model.info = info
     return model.to(device).eval().requires_grad_(False)
-
-
-def cache_dir() -> Path:
-    """Where evaluators trained on demand are kept: $WGANLAB_DATA/evaluators, else
-    ~/.cache/wganlab/evaluators (the same root as the data cache)."""
-    root = os.environ.get("WGANLAB_DATA")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "wganlab"
-    return base / "evaluators"
-
-
-def weights_filename(dataset: str) -> str:
-    return f"{dataset}-evaluator.safetensors"
-
-
-def get_evaluator(dataset: str, device="cpu", data_dir=None, train: bool = True):
-    """The evaluator for a data set, ready for `extract_features`.
-
-    Grayscale 28x28 data sets (mnist, fashion-mnist, synthetic) use the CNN: the weights shipped
-    in wganlab/weights, else those cached by an earlier call, else (train=True) a network
-    trained now (a few minutes on CPU; says so on stderr) and cached. Any other data set uses
-    Inception-v3 from the `fid` extra (see metrics.inception); nothing is downloaded.
-    """
-    # Imported here: inception is optional and train_evaluator imports this module.
-    if dataset not in GRAYSCALE_28:
-        from .inception import load_inception
-
-        return load_inception(device)
-    for folder in (WEIGHTS_DIR, cache_dir()):
-        path = folder / weights_filename(dataset)
-        if path.is_file():
-            return load_evaluator(path, device)
-    path = cache_dir() / weights_filename(dataset)
-    if not train:
-        raise CheckpointError(f"no evaluator weights for {dataset!r} in {WEIGHTS_DIR} or "
-                              f"{path.parent}; run `python -m wganlab.metrics.make_evaluator "
-                              f"--dataset {dataset} --out {path}`")
-    from .evaluator_training import train_evaluator
-
-    print(f"wganlab: no evaluator weights for {dataset!r}; training one now (a few minutes "
-          f"on CPU) and caching it at {path}", file=sys.stderr)
-    info = train_evaluator(dataset, path, seed=0, device=device, data_dir=data_dir,
-                           progress=lambda line: print(f"wganlab: {line}", file=sys.stderr))
-    verdict = "" if info["test_accuracy"] >= info["target_accuracy"] else (
-        f", BELOW its target {info['target_accuracy']}: metrics from it are less reliable")
-    print(f"wganlab: evaluator for {dataset!r} trained: test accuracy "
-          f"{info['test_accuracy']:.4f}{verdict}", file=sys.stderr)
-    return load_evaluator(path, device)
 
 
 # Features.

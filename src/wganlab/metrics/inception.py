@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-INSTALL_HINT = "pip install wganlab[fid]"
+INSTALL_HINT = "pip install -e '.[fid]'"  # from the clone; wganlab is not on PyPI
 FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's file name
 PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's file name
 
@@ -23,6 +23,7 @@ class InceptionUnavailable(RuntimeError):
 
 
 def hub_checkpoints() -> Path:
+    """torch's hub cache, where both Inception ports look for their weights file."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -55,6 +56,7 @@ class InceptionEvaluator(nn.Module):
         self.num_classes = 1008 if backend == "torch-fidelity" else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(pool3 features (N, 2048), logits or None) for floats in [-1, 1]."""
         images = _to_uint8_rgb(x)
         if self.backend == "torch-fidelity":
             features, logits = self.net(images)
@@ -92,8 +94,8 @@ def load_inception(device="cpu") -> InceptionEvaluator:
         found.append(f"pytorch-fid is installed but {weights} is missing")
     if not found:
         raise InceptionUnavailable(
-            "RGB metrics need Inception-v3 features: install the extra with "
-            f"`{INSTALL_HINT}` and put its weights file ({FIDELITY_WEIGHTS}) in "
-            f"{hub_checkpoints()}; wganlab does not download it")
+            "RGB metrics need Inception-v3 features: install a torchvision built for your "
+            f"torch, then the extra with `{INSTALL_HINT}`, and put its weights file "
+            f"({FIDELITY_WEIGHTS}) in {hub_checkpoints()}; wganlab does not download it")
     raise InceptionUnavailable("; ".join(found) + " (wganlab does not download weights: "
                                "copy the file there from a machine with internet)")

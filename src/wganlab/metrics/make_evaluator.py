@@ -10,11 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-from .evaluator import GRAYSCALE_28, cache_dir, weights_filename
+from .evaluator import GRAYSCALE_28
+from .evaluator_lookup import cache_dir, weights_filename
 from .evaluator_training import train_evaluator
 
 
 def main(argv=None) -> None:
+    """Parse the flags, train the evaluator, print its sidecar (accuracy, SHA-256, command)."""
     parser = argparse.ArgumentParser(
         prog="python -m wganlab.metrics.make_evaluator",
         description="Train the CNN evaluator used for FID/KID/coverage on a 28x28 data set.")

@@ -64,8 +64,30 @@ def pick_epochs(available: list[int], wanted=(1, 2, 4, 10, 50, 100)) -> list[int
     return chosen
 
 
-def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Path) -> None:
-    """Rows of 5 fixed-z samples at selected epochs, as in the tutorial."""
+def grey_limits(image: np.ndarray, scaling: str) -> tuple[float, float]:
+    """The values drawn as white and black: 0-255 for every image ("fixed"), or the image's
+    own range ("per-image": what the tutorial's imshow(floats, cmap='gray_r') does)."""
+    if scaling == "fixed":
+        return 0.0, 255.0
+    low, high = float(image.min()), float(image.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _sample_scaling(run_dir: Path) -> str:
+    """The run's own choice; runs written before the option existed used the fixed scale."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        return "fixed"
+    return json.loads(path.read_text()).get("run", {}).get("sample_scaling", "fixed")
+
+
+def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Path,
+                     scaling: str | None = None) -> None:
+    """Rows of 5 fixed-z samples at selected epochs, as in the tutorial.
+
+    scaling: "fixed" or "per-image" (see grey_limits); default: the run config's choice.
+    """
+    scaling = scaling or _sample_scaling(run_dir)
     folder = Path(run_dir) / "samples"
     found = {int(m.group(1)): folder / p.name
              for p in sorted(folder.glob("epoch-*.png")) if (m := EPOCH_PNG.match(p.name))}
@@ -80,7 +102,8 @@ def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Pat
             ax.set_yticks([])
             images = tiles(found[epoch], image_shape[1:], 5)
             if j < len(images):
-                ax.imshow(images[j], cmap="gray_r" if gray else None, vmin=0, vmax=255)
+                low, high = grey_limits(images[j], scaling) if gray else (0, 255)
+                ax.imshow(images[j], cmap="gray_r" if gray else None, vmin=low, vmax=high)
         row[0].set_ylabel(f"Epoch {epoch}", rotation=90, size=12, color="red")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -40,8 +40,10 @@ import sys
 
 import torch
 
+from ..base.device import same_device
 from ..config import Config
 from ..data import sample_z, to_float
+from .kernels import Speed, cudnn_benchmark, layout
 from .steps import clip_weights, critic_terms, generator_loss, generator_terms
 
 WARMUP_STEPS = 3
@@ -57,27 +59,27 @@ def graph_blockers(cfg: Config, device: torch.device, images: torch.Tensor, worl
         reasons.append(f"device is {device.type}; CUDA graphs need a CUDA device")
     if world > 1:
         reasons.append("several processes: DDP's gradient all-reduce is not captured here")
-    if images.device != device:
-        reasons.append("the data set (over 4 GiB) stays in host memory; the graph gathers "
-                       "batches on the device")
+    if device.type == "cuda" and not same_device(images.device, device):
+        if images.device.type == "cpu":
+            reasons.append("the data set (over 4 GiB) stays in host memory; the graph "
+                           "gathers batches on the device")
+        else:
+            reasons.append(f"the data is on {images.device}, the run on {device}")
     if not hasattr(getattr(torch.cuda, "CUDAGraph", None), "register_generator_state"):
         reasons.append(f"PyTorch {torch.__version__} cannot register a torch.Generator with "
                        "a CUDA graph")
     return reasons
 
 
-def set_capturable(optimizer: torch.optim.Optimizer, on: bool) -> None:
-    """Switch Adam/RMSprop between capturable (device step counters) and ordinary mode.
-
-    Also undoes the flag a checkpoint from a graph run carries, so such a run resumes on a
-    CPU; the step counters move to where the optimizer expects them.
-    """
-    for group in optimizer.param_groups:
-        group["capturable"] = on
-    for param, state in optimizer.state.items():
-        step = state.get("step")
-        if isinstance(step, torch.Tensor):
-            state["step"] = step.to(param.device if on else "cpu", torch.float32)
+def check_batches(order: torch.Tensor, first: int, count: int, batch_size: int) -> None:
+    """Refuse batches that reach past the epoch order (a short slice would gather nothing, or
+    the wrong count, instead of failing)."""
+    if first < 0 or (first + count) * batch_size > len(order):
+        last = first + count - 1
+        which = f"batch {first}" if count == 1 else f"batches {first}-{last}"
+        raise IndexError(f"{which} of {batch_size} images need images up to "
+                         f"{(last + 1) * batch_size} of the epoch order, but the data set "
+                         f"holds {len(order)}")
 
 
 def _state_tensors(optimizer, params) -> list[torch.Tensor]:
@@ -107,10 +109,10 @@ class StaticStep:
     """
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                 noise: torch.Generator, device: torch.device, bf16: bool = False):
+                 noise: torch.Generator, device: torch.device, speed: Speed = Speed()):
         self.t, self.cfg = cfg.train, cfg
         self.generator, self.critic, self.g_opt, self.c_opt = generator, critic, g_opt, c_opt
-        self.images, self.noise, self.device, self.bf16 = images, noise, device, bf16
+        self.images, self.noise, self.device, self.speed = images, noise, device, speed
         self.n_batches = 1 if self.t.shared_step else self.t.n_critic
         self.idx = torch.zeros(self.n_batches * self.t.batch_size, dtype=torch.long,
                                device=device)
@@ -120,10 +122,11 @@ class StaticStep:
 
     def load(self, order: torch.Tensor, first: int) -> None:
         b = self.t.batch_size
+        check_batches(order, first, self.n_batches, b)
         self.idx.copy_(order[first * b:(first + self.n_batches) * b], non_blocking=True)
 
     def _autocast(self):
-        if not self.bf16:
+        if not self.speed.bf16:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
@@ -145,7 +148,8 @@ class StaticStep:
         with torch.no_grad(), self._autocast():
             fake = self.generator(z)
         with self._autocast():
-            loss, terms = critic_terms(t, critic, real, fake, self.noise)
+            loss, terms = critic_terms(t, critic, real, fake, self.noise,
+                                       self.speed.concat_critic)
         terms.pop("_d_fake")
         params = [p for p in critic.parameters() if p.requires_grad]
         self.c_opt.zero_grad(set_to_none=True)
@@ -169,7 +173,8 @@ class StaticStep:
         t, z = self.t, self._z()
         with self._autocast():
             fake = self.generator(z)
-            c_loss, terms = critic_terms(t, self.critic, real, fake, self.noise)
+            c_loss, terms = critic_terms(t, self.critic, real, fake, self.noise,
+                                         self.speed.concat_critic)
             d_fake = terms.pop("_d_fake")
             if t.feature_matching:
                 g_loss, g_terms = generator_terms(t, self.critic, fake, real)
@@ -192,7 +197,8 @@ class StaticStep:
     def __call__(self) -> torch.Tensor:
         b = self.t.batch_size
         images = torch.index_select(self.images, 0, self.idx)
-        reals = to_float(images).unflatten(0, (self.n_batches, b))
+        reals = layout(to_float(images), self.speed.channels_last).unflatten(
+            0, (self.n_batches, b))
         self.last_real = reals[-1]
         if self.t.shared_step:
             terms, ok = self._shared_update(reals[0])
@@ -233,7 +239,8 @@ class GraphStep:
         self.static.load(order, first)
         if self.graph is None and self.calls >= self.warmup:
             try:
-                self._capture()
+                with cudnn_benchmark(self.static.speed.cudnn_benchmark):
+                    self._capture()
             except Exception as e:  # any capture failure: carry on eagerly, and say why
                 return self._fall_back(f"capture failed: {type(e).__name__}: {e}", order,
                                        first)
@@ -241,7 +248,8 @@ class GraphStep:
             self.graph.replay()
             out = self.out
         else:
-            out = self._warm()
+            with cudnn_benchmark(self.static.speed.cudnn_benchmark):
+                out = self._warm()
         self.calls += 1
         values = out.clone()  # the next replay overwrites self.out
         return {k: values[i] for i, k in enumerate(self.static.keys)}

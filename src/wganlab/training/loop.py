@@ -1,45 +1,199 @@
-"""The training loop: read top to bottom, one paragraph per concern."""
+"""The training loop: read top to bottom, one paragraph per concern.
+
+The side concerns (metrics log, health, TensorBoard, sample grids, checkpoints, evaluation,
+the console) are small objects in logbook.py, outputs.py and progress.py; the loop decides
+when each one runs.
+"""
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from .. import __version__
 from ..base import checkpoint
 from ..base.device import seed_everything
-from ..base.files import atomic_write, write_json
-from ..base.images import grid_png, make_grid, to_uint8
+from ..base.files import write_json
 from ..config import Config, validate
-from ..data import load_dataset, sample_z
-from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..data import Dataset, load_dataset
+from ..errors import ConfigError, NonFiniteError
 from ..metrics import health
-from ..models import build_models
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
+from ..version import __version__
 from . import distributed
-from .optim import make_optimizer
+from .logbook import HealthWatch, StepLog, TensorBoardScalars
+from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
+from .progress import Progress
 from .runner import Speed, make_runner
-from .runtime import MetricsLog, StopSignals
+from .runtime import Clock, StopSignals
 from .schedule import epoch_order, planned_steps, steps_per_epoch
+from .state import N_FIXED, TrainState
 
-N_FIXED = 64  # fixed-z samples drawn every epoch
+__all__ = ["N_FIXED", "TrainResult", "train"]
 
 
 @dataclass
 class TrainResult:
+    """Where a run is, how far it got, and how it ended."""
+
     run_dir: Path
     step: int
-    exit_code: int = 0
+    exit_code: int = 0  # 0, or 130/143 when a signal stopped it
     skipped_steps: int = 0
+    last_eval: dict | None = None  # the last --eval-every row (fid, kid_mean, ...), if any
 
 
-def prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
+def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
+          data: Dataset | None = None) -> TrainResult:
+    """Train (or, with `resume`, continue) the run `cfg` describes; see the README."""
+    validate(cfg)
+    t, r = cfg.train, cfg.run
+    out = Path(r.out)
+    # Under torchrun: join the process group; only rank 0 (`main`) writes anything.
+    shard, device = distributed.setup(r.device)
+    main = shard.is_main
+    seed_everything(t.seed, r.deterministic)
+
+    # Load the data; the model takes the data set's shape unless one was given.
+    if data is None:  # else images given from Python, checked by data.user
+        data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape,
+                            r.on_bad_image)
+    images = _prepare_data(cfg, data, shard, device)
+    per_epoch = steps_per_epoch(len(images), cfg)
+    total = planned_steps(cfg, per_epoch)
+
+    # Build the networks, optimizers and random streams; restore them when resuming.
+    state = TrainState.build(cfg, device)
+    found = _find_checkpoint(resume, out, device)
+    if found is not None:
+        state.restore(found[1], found[0], device)
+        if main:
+            print(f"Resuming {out} from {found[0]} at step {state.step}")
+    # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
+    runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt, images,
+                         state.noise, device, shard, speed)
+    if main:
+        _prepare_run_dir(out, cfg, resuming=bool(resume))
+        write_json(out / "config.json", cfg.to_dict())
+        write_json(out / "run.json", {
+            "version": __version__, "steps_per_epoch": per_epoch, "planned_steps": total,
+            "n_images": len(images), "data_source": data.source, "device": str(device),
+            "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason})
+
+    # The side concerns, each an object the loop calls; only rank 0 writes or prints.
+    clock = Clock(state.elapsed, t.minutes)
+    progress = Progress(total, state.step, clock, r.progress and main)
+    log = StepLog(out, cfg, shard, runner.mode, resumed_at=state.step)
+    tensorboard = TensorBoardScalars(out) if r.tensorboard and main else None
+    grids, saves = SampleGrids(out, tensorboard), Checkpoints(out, cfg, per_epoch)
+    summary = EpochSummary(out, progress.say)
+    watchers = [progress]  # objects with on_rows(rows), called after each sync
+    evaluation = None
+    if main:
+        health_watch = HealthWatch(log, cfg.model.image_shape, progress.say)
+        watchers += [summary, health_watch] + [tensorboard] * bool(tensorboard)
+        evaluation = Evaluation(out, cfg, log, progress.say, device, [health_watch])
+    order, order_epoch, exit_code = None, -1, 0
+
+    def sync():
+        """Bring the pending step values to the host: rows logged, watched, shown."""
+        rows, skipped = log.flush(state.step)
+        state.skipped += skipped
+        for watcher in watchers:
+            watcher.on_rows(rows)
+
+    with StopSignals() as signals:
+        while total is None or state.step < total:
+            # Run one generator step: n_critic critic updates and a generator update, or the
+            # tutorial's shared step, on the batches the epoch order gives.
+            epoch, k = divmod(state.step, per_epoch)
+            if order_epoch != epoch:
+                order, order_epoch = epoch_order(len(images), t.seed, epoch, device), epoch
+            try:
+                terms = runner.step(order, k * (1 if t.shared_step else t.n_critic))
+            except NonFiniteError as e:
+                raise NonFiniteError(f"step {state.step + 1}: {e}; stopping "
+                                     "(use --on-nan skip to skip such steps)") from None
+            state.step += 1
+            meta = {"step": state.step, "epoch": epoch + 1,
+                    "time": round(clock.training_seconds(), 4)}
+            log_now = state.step % r.log_every == 0
+            if log_now:  # cheap, but not every step: it syncs with the device
+                meta["diversity"] = health.batch_diversity(
+                    health.generate_as_trained(state.generator, state.fixed_z), runner.last_real)
+            log.add(meta, terms)
+            progress.advance(state.step)
+
+            # Log, then, at an epoch's end, samples, a checkpoint, the epoch line and plots.
+            epoch_end = state.step % per_epoch == 0
+            save_now = epoch_end or saves.due(state.step)
+            evaluate_now = evaluation is not None and evaluation.due(state.step)
+            if log_now or save_now or evaluate_now:
+                sync()
+            if epoch_end and main:
+                grids.save(state, epoch + 1)
+            if save_now and main:
+                saves.save(state, clock.training_seconds())
+            if epoch_end and main:
+                summary.end_epoch(epoch + 1, clock.training_seconds())
+
+            # Measure quality every eval_every steps; that time does not count as training.
+            if evaluate_now:
+                clock.pause(evaluation.run(state, per_epoch, clock.training_seconds()))
+
+            # Stop early on a signal or when the wall-time budget is spent (all ranks agree).
+            if distributed.any_across(signals.received is not None or clock.out_of_time(),
+                                      shard, device):
+                exit_code = signals.exit_code or 0
+                break
+
+        # Save what the last (possibly partial) epoch produced.
+        sync()
+        progress.close()
+        if state.step % per_epoch != 0 and main:
+            grids.save(state, state.step // per_epoch + 1)
+            saves.save(state, clock.training_seconds())
+        if evaluation is not None and evaluation.every and not evaluation.due(state.step):
+            evaluation.run(state, per_epoch, clock.training_seconds())
+        if main:
+            redraw(out)
+        log.close()
+        if tensorboard is not None:
+            tensorboard.close()
+    if main:
+        write_report(out)
+    distributed.teardown(shard)
+    if state.skipped:
+        print(f"Skipped {state.skipped} steps with non-finite values (--on-nan skip)")
+    return TrainResult(out, state.step, exit_code, state.skipped,
+                       evaluation.last if evaluation is not None else None)
+
+
+def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device) -> torch.Tensor:
+    """Check the data against the config; the images, on the device when they fit."""
+    t = cfg.train
+    cfg.model.image_shape = tuple(int(s) for s in data.images.shape[1:])
+    _check_blocks(cfg)
+    if t.batch_size > len(data.images):
+        raise ConfigError(f"--batch-size: {t.batch_size} is larger than the data set "
+                          f"({len(data.images)} images)")
+    distributed.check_batch(t.batch_size, shard)
+    return data.images.to(device) if data.images.nbytes < 2**32 else data.images
+
+
+def _find_checkpoint(resume: bool | str, out: Path, device):
+    """(path, state) of the checkpoint to resume from, or None for a fresh run."""
+    if not resume:
+        return None
+    if isinstance(resume, str):
+        return resume, checkpoint.load(resume, device)
+    return checkpoint.latest_valid(out, device)
+
+
+def _prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
     existing = out / "config.json"
     if existing.exists() and not resuming:
         same = json.loads(existing.read_text()) == json.loads(cfg.to_json())
@@ -50,244 +204,6 @@ def prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
     (out / "checkpoints").mkdir(exist_ok=True)
 
 
-def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed()) -> TrainResult:
-    validate(cfg)
-    t, r = cfg.train, cfg.run
-    out = Path(r.out)
-    # Under torchrun: join the process group; only rank 0 (`main`) writes anything.
-    shard, device = distributed.setup(r.device)
-    main = shard.is_main
-    seed_everything(t.seed, r.deterministic)
-
-    # Load the data; the model takes the data set's shape unless one was given.
-    data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape, r.on_bad_image)
-    cfg.model.image_shape = tuple(int(s) for s in data.images.shape[1:])
-    _check_blocks(cfg)
-    if t.batch_size > len(data.images):
-        raise ConfigError(f"--batch-size: {t.batch_size} is larger than the data set "
-                          f"({len(data.images)} images)")
-    distributed.check_batch(t.batch_size, shard)
-    images = data.images.to(device) if data.images.nbytes < 2**32 else data.images
-    per_epoch = steps_per_epoch(len(images), cfg)
-    total = planned_steps(cfg, per_epoch)
-
-    # Build the networks, optimizers and random streams.
-    generator, critic = build_models(cfg.model, cfg.model.image_shape)
-    generator, critic = generator.to(device), critic.to(device)
-    g_opt = make_optimizer(cfg, generator.parameters(), t.g_lr)
-    c_opt = make_optimizer(cfg, critic.parameters(), t.c_lr)
-    noise = torch.Generator(device=device).manual_seed(t.seed + 1)
-    fixed_z = sample_z(N_FIXED, cfg.model.z_dim, t.z_dist,
-                       generator=torch.Generator(device=device).manual_seed(t.seed + 2),
-                       device=device)
-    step, skipped, elapsed = 0, 0, 0.0
-
-    # Restore the full state when resuming.
-    found = None
-    if resume:
-        found = (resume, checkpoint.load(resume, device)) if isinstance(resume, str) \
-            else checkpoint.latest_valid(out, device)
-    if found is not None:
-        path, state = found
-        try:
-            generator.load_state_dict(state["generator"])
-            critic.load_state_dict(state["critic"])
-            g_opt.load_state_dict(state["g_optimizer"])
-            c_opt.load_state_dict(state["c_optimizer"])
-            checkpoint.set_rng_state(state["rng"], noise)
-        except (RuntimeError, ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{path}: does not fit this run's config "
-                                  f"({str(e).strip().splitlines()[0][:200]})") from e
-        fixed_z, step, skipped = state["fixed_z"].to(device), state["step"], state["skipped"]
-        elapsed = state.get("elapsed", 0.0)
-        if main:
-            print(f"Resuming {out} from {path} at step {step}")
-    # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
-    runner = make_runner(cfg, generator, critic, g_opt, c_opt, images, noise, device, shard,
-                         speed)
-    if main:
-        prepare_run_dir(out, cfg, resuming=bool(resume))
-        write_json(out / "config.json", cfg.to_dict())
-        write_json(out / "run.json", {
-            "version": __version__, "steps_per_epoch": per_epoch, "planned_steps": total,
-            "n_images": len(images), "data_source": data.source, "device": str(device),
-            "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason})
-
-    def save_checkpoint():
-        if not main:
-            return
-        for net, name in ((generator, "generator"), (critic, "critic")):
-            if not all(torch.isfinite(p).all() for p in net.parameters()):
-                raise NonFiniteError(f"step {step}: {name} weights are not finite; "
-                                     "no checkpoint written")
-        state = {"generator": generator.state_dict(), "critic": critic.state_dict(),
-                 "g_optimizer": g_opt.state_dict(), "c_optimizer": c_opt.state_dict(),
-                 "step": step, "epoch": step // per_epoch, "skipped": skipped,
-                 "rng": checkpoint.rng_state(noise), "fixed_z": fixed_z.cpu(),
-                 "elapsed": time.time() - start,
-                 "config": cfg.to_dict(), "version": __version__}
-        checkpoint.save(state, checkpoint.checkpoint_path(out, step))
-        checkpoint.prune(out, r.keep_last)
-
-    def save_samples(epoch: int):
-        if not main:
-            return
-        generator.eval()
-        with torch.no_grad():
-            images = to_uint8(generator(fixed_z))
-        generator.train()
-        png = grid_png(images)
-        if tb is not None:
-            tb.add_image("samples", make_grid(images), step, dataformats="HWC")
-        atomic_write(out / "samples" / f"epoch-{epoch:03d}.png",
-                                lambda f: f.write(png))
-
-    log = MetricsLog(out / "metrics.jsonl", truncate_after_step=step) if main else None
-    tb = _tensorboard(out) if r.tensorboard and main else None
-    monitor = health.HealthMonitor.for_run(log.path, cfg.model.image_shape) if main else None
-    pending, epoch_rows = [], []
-    # `start` counts training time across resumes; --minutes counts this process only.
-    started, exit_code = time.time(), 0
-    start = started - elapsed
-
-    def flush():
-        nonlocal skipped
-        if not pending:
-            return
-        keys = sorted(pending[0][1])
-        values = torch.stack([torch.stack([row[k].float() for k in keys]) for _, row in pending])
-        values = distributed.mean_across(values, shard)
-        for (meta, _), vals in zip(pending, values.cpu().tolist()):
-            row = {**meta, **dict(zip(keys, vals))}
-            if row.pop("nonfinite", 0.0):  # eager steps stopped already; graph steps stop here
-                if r.on_nan == "stop":
-                    raise NonFiniteError(_nonfinite_message(row, runner.mode, step))
-                skipped += 1
-            row["wasserstein"] = row["d_real"] - row["d_fake"]
-            if main:
-                log.write(row)
-            epoch_rows.append(row)
-            if tb is not None:
-                for k in ("g_loss", "d_loss", "gp", "wasserstein"):
-                    if k in row:
-                        tb.add_scalar(f"train/{k}", row[k], row["step"])
-        bar.set_postfix(G=f"{epoch_rows[-1]['g_loss']:.3g}", D=f"{epoch_rows[-1]['d_loss']:.3g}")
-        # Check the critic's health; each kind of flag is reported once.
-        for flag in monitor.observe(epoch_rows[-len(pending):]) if main else []:
-            log.write(flag.row())
-            bar.write(flag.line())
-        pending.clear()
-
-    def evaluate_now() -> float:
-        """FID, KID and class coverage of eval_n samples; returns the seconds it took."""
-        if not main:
-            return 0.0
-        from ..metrics.compare import fid_plot
-        from ..metrics.evaluate import evaluate_images, sample_uint8
-
-        began = time.time()
-        generator.eval()
-        fake = sample_uint8(generator, r.eval_n, t.z_dist, seed=0, device=device)
-        generator.train()
-        record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=device)
-        row = {"step": step, "epoch": step // per_epoch + 1,
-               "time": round(began - start, 4), "eval": True,
-               **{k: record[k] for k in ("fid", "kid_mean", "precision", "recall", "coverage",
-                                         "modes_covered", "class_kl_to_uniform", "n_fake",
-                                         "n_real", "reference", "evaluator_sha256")}}
-        log.write(row)
-        eval_rows.append(row)
-        for flag in monitor.observe([row]):
-            log.write(flag.row())
-            bar.write(flag.line())
-        fid_plot({out.name: eval_rows}, out / "fid_curve.png")
-        bar.write(f"Step {step}: FID {row['fid']:.2f} | KID {row['kid_mean']:.4f} | "
-                  f"modes {row['modes_covered']} (n={r.eval_n}, {record['evaluator']})")
-        return time.time() - began
-
-    eval_rows = [json.loads(line) for line in log.path.read_text().splitlines()
-                 if '"eval": true' in line] if main and r.eval_every else []
-    bar = tqdm(total=total, initial=step, disable=not (r.progress and main), unit="step",
-               dynamic_ncols=True)
-    with StopSignals() as signals:
-        order, order_epoch = None, -1
-        while total is None or step < total:
-            epoch, k = divmod(step, per_epoch)
-            if order_epoch != epoch:
-                order, order_epoch = epoch_order(len(images), t.seed, epoch, device), epoch
-            first = k * (1 if t.shared_step else t.n_critic)  # this step's first batch
-            try:
-                # n_critic critic updates and one generator update, or the tutorial's step.
-                terms = runner.step(order, first)
-            except NonFiniteError as e:
-                raise NonFiniteError(f"step {step + 1}: {e}; stopping "
-                                     "(use --on-nan skip to skip such steps)") from None
-            real = runner.last_real
-            step += 1
-            meta = {"step": step, "epoch": epoch + 1, "time": round(time.time() - start, 4)}
-            if step % r.log_every == 0:  # cheap, but not every step: it syncs with the device
-                meta["diversity"] = health.batch_diversity(
-                    health.generate_as_trained(generator, fixed_z), real)
-            pending.append((meta, terms))
-            bar.update(1)
-            if step % r.log_every == 0:
-                flush()
-
-            # End of an epoch: samples, checkpoint, the tutorial's epoch line, plots.
-            if step % per_epoch == 0:
-                flush()
-                save_samples(epoch + 1)
-                save_checkpoint()
-                if main:
-                    _epoch_line(epoch + 1, time.time() - start, epoch_rows, bar)
-                    redraw(out)
-                epoch_rows.clear()
-            elif r.checkpoint_every and step % r.checkpoint_every == 0:
-                flush()
-                save_checkpoint()
-
-            # Measure quality every eval_every steps; that time does not count as training.
-            if r.eval_every and step % r.eval_every == 0:
-                flush()
-                paused = evaluate_now()
-                start, started = start + paused, started + paused
-
-            # Stop early on a signal or when the wall-time budget is spent (all ranks agree).
-            out_of_time = t.minutes is not None and time.time() - started >= t.minutes * 60
-            if distributed.any_across(signals.received is not None or out_of_time, shard,
-                                      device):
-                exit_code = signals.exit_code or 0
-                break
-
-        # Save what the last (possibly partial) epoch produced.
-        flush()
-        bar.close()
-        if step % per_epoch != 0:
-            save_samples(step // per_epoch + 1)
-            save_checkpoint()
-        if r.eval_every and step % r.eval_every != 0:
-            evaluate_now()
-        if main:
-            redraw(out)
-            log.close()
-        if tb is not None:
-            tb.close()
-    if main:
-        write_report(out)
-    distributed.teardown(shard)
-    if skipped:
-        print(f"Skipped {skipped} steps with non-finite values (--on-nan skip)")
-    return TrainResult(out, step, exit_code, skipped)
-
-
-def _nonfinite_message(row: dict, mode: str, step: int) -> str:
-    # NaN fails every comparison, so `not abs(v) < inf` catches NaN and both infinities.
-    bad = [k for k, v in row.items() if isinstance(v, float) and not abs(v) < float("inf")]
-    return (f"step {row['step']}: non-finite value in {', '.join(bad) or 'a gradient'}; "
-            f"stopping at step {step} (use --on-nan skip to skip such steps; {mode} steps "
-            "are checked with the metrics, every --log-every steps)")
-
-
 def _check_blocks(cfg: Config) -> None:
     """The data set's own image size must halve n_blocks times (the flag check saw no size)."""
     _, h, w = cfg.model.image_shape
@@ -296,24 +212,3 @@ def _check_blocks(cfg: Config) -> None:
         raise ConfigError(f"--n-blocks: {cfg.model.n_blocks} blocks need H and W divisible by "
                           f"{k}; the images are {h}x{w} (lower --n-blocks or set --image-shape)")
 
-
-def _epoch_line(epoch: int, seconds: float, rows: list[dict], bar) -> None:
-    """The tutorial's per-epoch line; D-Real and D-Fake are its loss terms -E[D(x)], E[D(G(z))]."""
-    if not rows:
-        return
-    n = len(rows)
-    g = sum(r["g_loss"] for r in rows) / n
-    d = sum(r["d_loss"] for r in rows) / n
-    real = -sum(r["d_real"] for r in rows) / n
-    fake = sum(r["d_fake"] for r in rows) / n
-    bar.write(f"Epoch {epoch:3d} | ET {seconds / 60:.2f} min | Avg Losses >> G/D "
-              f"{g:6.2f}/{d:6.2f} [D-Real: {real:6.2f} D-Fake: {fake:6.2f}]")
-
-
-def _tensorboard(out: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise ConfigError("--tensorboard: needs the tensorboard extra "
-                          "(pip install 'wganlab[tensorboard]')") from e
-    return SummaryWriter(str(out / "tensorboard"))

@@ -2,30 +2,26 @@
 
 `make_runner` picks the way; every runner has `step(order, first) -> dict of 0-dim tensors`
 (the values to log, plus "nonfinite": 1 when the step met a NaN/Inf) and `mode`/`reason`
-strings saying how it runs and, when eager on CUDA, why.
+strings saying how it runs and, when eager on CUDA, why. `speed` is the Speed it runs with
+(the asked-for one, less what cannot apply here) and `notes` says what was left out and why.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import replace
 
 import torch
 
 from ..base.device import fit_threads
 from ..config import Config
 from ..data import sample_z, to_float
-from . import distributed, fast
+from . import distributed, fast, kernels
 from .distributed import Shard
+from .kernels import Speed
 from .steps import critic_update, generator_update, shared_update
 
-
-@dataclass(frozen=True)
-class Speed:
-    """How to run the step; none of this changes what is computed, except bf16's rounding."""
-
-    cuda_graph: bool = True  # capture the whole step as one CUDA graph where possible
-    bf16: bool = False  # bf16 autocast for forward passes (the penalty's norm stays fp32)
+__all__ = ["EagerStep", "Speed", "make_runner"]
 
 
 class EagerStep:
@@ -40,19 +36,21 @@ class EagerStep:
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
                  noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
-                 bf16: bool = False):
+                 speed: Speed = Speed()):
         self.cfg, self.t, self.on_nan = cfg, cfg.train, cfg.run.on_nan
         self.generator, self.critic, self.g_opt, self.c_opt = generator, critic, g_opt, c_opt
         self.images, self.noise, self.device, self.shard = images, noise, device, shard
-        self.bf16, self.reason = bf16, ""
+        self.speed, self.reason, self.notes = speed, "", []
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
         self.flags = {ok: torch.tensor(float(not ok), device=device) for ok in (True, False)}
 
     def batch(self, order: torch.Tensor, i: int) -> torch.Tensor:
         """This rank's part of the i-th batch of the epoch order, as floats in [-1, 1]."""
+        fast.check_batches(order, i, 1, self.t.batch_size)
         b = self.shard.local(self.t.batch_size)
         start = i * self.t.batch_size + self.shard.rank * b
-        return to_float(self.images[order[start:start + b]].to(self.device, non_blocking=True))
+        real = to_float(self.images[order[start:start + b]].to(self.device, non_blocking=True))
+        return kernels.layout(real, self.speed.channels_last)
 
     def z(self) -> torch.Tensor:
         z = sample_z(self.t.batch_size, self.cfg.model.z_dim, self.t.z_dist, self.noise,
@@ -70,19 +68,21 @@ class EagerStep:
             torch.rand(n, generator=self.noise, device=self.noise.device)
 
     def _precision(self):
-        if not self.bf16:
+        if not self.speed.bf16:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
-        t, G, C = self.t, self.generator, self.critic
-        with self._precision():
+        t, G, C, concat = self.t, self.generator, self.critic, self.speed.concat_critic
+        # Refuse a step that would run out of data before it changes anything.
+        fast.check_batches(order, first, 1 if t.shared_step else t.n_critic, t.batch_size)
+        with self._precision(), kernels.cudnn_benchmark(self.speed.cudnn_benchmark):
             if t.shared_step:
                 # The tutorial's step: one forward of G feeds both updates.
                 real, z = self.batch(order, first), self.z()
                 self._other_ranks_alphas(before=True)
                 terms, ok = shared_update(t, G, C, self.g_opt, self.c_opt, real, z,
-                                          self.noise, self.on_nan)
+                                          self.noise, self.on_nan, concat)
                 self._other_ranks_alphas(before=False)
             else:
                 # Update the critic n_critic times, each on a fresh real batch.
@@ -91,7 +91,7 @@ class EagerStep:
                     real, z = self.batch(order, first + j), self.z()
                     self._other_ranks_alphas(before=True)
                     ct, c_ok = critic_update(t, G, C, self.c_opt, real, z, self.noise,
-                                             self.on_nan)
+                                             self.on_nan, concat)
                     self._other_ranks_alphas(before=False)
                     c_terms.append(ct)
                     ok = ok and c_ok
@@ -108,28 +108,48 @@ class EagerStep:
         return terms
 
 
+def applicable(speed: Speed, cfg: Config, critic, device: torch.device
+               ) -> tuple[Speed, list[str]]:
+    """The switches of `speed` that apply to this run, and a note for each one dropped."""
+    notes = []
+    if speed.concat_critic and (why := kernels.batch_coupling(critic)):
+        speed = replace(speed, concat_critic=False)
+        notes.append(f"concat-critic not used: {'; '.join(why)}")
+    if speed.cudnn_benchmark and (device.type != "cuda" or cfg.run.deterministic):
+        speed = replace(speed, cudnn_benchmark=False)
+        if device.type == "cuda":  # timing-picked algorithms differ from run to run
+            notes.append("cudnn-benchmark not used: --deterministic")
+    return speed, notes
+
+
 def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
                 noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
                 speed: Speed = Speed()):
     """The step train.py runs: one CUDA graph where possible, else eager (DDP when sharded).
 
-    Call after any checkpoint is loaded: it sets the optimizers' capturable flag.
+    Call after any checkpoint is loaded: it sets the optimizers' capturable and fused flags
+    (and, with channels_last, the weights' and optimizer state's memory layout).
     """
     if device.type == "cpu":
         fit_threads()
+    speed, notes = applicable(speed, cfg, critic, device)
+    if speed.channels_last:
+        kernels.to_channels_last(generator, critic)
     G = distributed.wrap(generator, device, shard)
     C = distributed.wrap(critic, device, shard)
 
     def eager():
-        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, speed.bf16)
+        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, speed)
 
     blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
     for opt in (g_opt, c_opt):
-        fast.set_capturable(opt, not blockers)
+        kernels.prepare_optimizer(opt, capturable=not blockers, fused=speed.fused_optimizer)
+        kernels.match_state_layout(opt)
     if blockers:
         runner = eager()
         runner.reason = "; ".join(blockers)
-        return runner
-    static = fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images, noise, device,
-                             speed.bf16)
-    return fast.GraphStep(static, eager)
+    else:
+        runner = fast.GraphStep(fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images,
+                                                noise, device, speed), eager)
+    runner.speed, runner.notes = speed, notes
+    return runner

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import time
 from pathlib import Path
 
 import torch
@@ -81,3 +82,26 @@ class MetricsLog:
 
     def close(self) -> None:
         self.file.close()
+
+
+class Clock:
+    """Training seconds across resumes, less the time spent evaluating; --minutes is a budget
+    for this process alone."""
+
+    def __init__(self, elapsed_before: float = 0.0, minutes: float | None = None):
+        now = time.time()
+        self.start, self.started, self.minutes = now - elapsed_before, now, minutes
+
+    def training_seconds(self) -> float:
+        return time.time() - self.start
+
+    def this_process(self) -> float:
+        return time.time() - self.started
+
+    def pause(self, seconds: float) -> None:
+        """Leave `seconds` (an evaluation) out of both counts."""
+        self.start += seconds
+        self.started += seconds
+
+    def out_of_time(self) -> bool:
+        return self.minutes is not None and self.this_process() >= self.minutes * 60

@@ -28,10 +28,52 @@ def eval_mode(module: nn.Module, enabled: bool = True):
         module.train(was_training)
 
 
+class _JointPass:
+    """The critic as the penalty sees it, scoring real and fake in the same pass.
+
+    Called with the interpolates, it runs the critic once on [real, fake, interpolates] and
+    returns the interpolates' scores; the real and fake scores wait in d_real and d_fake.
+    Sample k's score depends on sample k only (see kernels.batch_coupling), so the penalty's
+    gradient with respect to the interpolates is the one a separate pass would give.
+    """
+
+    def __init__(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+        self.critic, self.real, self.fake = critic, real, fake
+        self.d_real = self.d_fake = None
+
+    def __call__(self, x_hat: torch.Tensor) -> torch.Tensor:
+        n = len(self.real)
+        scores = self.critic(torch.cat([self.real, self.fake, x_hat]))
+        self.d_real, self.d_fake, d_hat = scores.split([n, len(self.fake), len(x_hat)])
+        return d_hat
+
+
+def _scores(t: TrainConfig, critic: nn.Module, real, fake, rng, concat: bool):
+    """d_real, d_fake and, for wgan-gp, the penalty and its per-sample gradient norms."""
+    if concat and t.loss == "wgan-gp":
+        joint = _JointPass(critic, real, fake)
+        gp, norms = losses.gradient_penalty(joint, real, fake.detach(), generator=rng)
+        return joint.d_real, joint.d_fake, gp, norms
+    if concat:
+        d_real, d_fake = critic(torch.cat([real, fake])).split([len(real), len(fake)])
+    else:
+        d_real, d_fake = critic(real), critic(fake)
+    if t.loss != "wgan-gp":
+        return d_real, d_fake, None, None
+    # The tutorial's Keras code called the critic without training=True here.
+    with eval_mode(critic, t.gp_eval_mode):
+        gp, norms = losses.gradient_penalty(critic, real, fake.detach(), generator=rng)
+    return d_real, d_fake, gp, norms
+
+
 def critic_terms(t: TrainConfig, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                 rng: torch.Generator | None) -> tuple[torch.Tensor, dict]:
-    """The critic's loss for one batch and the numbers worth logging."""
-    d_real, d_fake = critic(real), critic(fake)
+                 rng: torch.Generator | None, concat: bool = False) -> tuple[torch.Tensor, dict]:
+    """The critic's loss for one batch and the numbers worth logging.
+
+    concat: score real, fake (and the penalty's interpolates) in one critic pass. Only for a
+    critic without batch coupling or mode-dependent layers (kernels.batch_coupling is empty).
+    """
+    d_real, d_fake, gp, norms = _scores(t, critic, real, fake, rng, concat)
     terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
     if t.loss in ("wgan-gp", "wgan"):
         loss = losses.critic_wasserstein(d_real, d_fake)
@@ -39,10 +81,7 @@ def critic_terms(t: TrainConfig, critic: nn.Module, real: torch.Tensor, fake: to
         loss = losses.critic_hinge(d_real, d_fake)
     else:
         loss = losses.discriminator_gan(d_real, d_fake)
-    if t.loss == "wgan-gp":
-        # The tutorial's Keras code called the critic without training=True here.
-        with eval_mode(critic, t.gp_eval_mode):
-            gp, norms = losses.gradient_penalty(critic, real, fake.detach(), generator=rng)
+    if gp is not None:
         loss = loss + t.gp_weight * gp
         terms.update(gp=gp.detach(), gp_norm_mean=norms.mean(), gp_norm_std=norms.std(),
                      gp_norm_near_1=((norms - 1).abs() <= 0.1).float().mean())
@@ -104,10 +143,11 @@ def clip_weights(critic: nn.Module, bound: float) -> torch.Tensor:
     return at_bound / total
 
 
-def critic_update(t, generator, critic, opt, real, z, rng, on_nan) -> tuple[dict, bool]:
+def critic_update(t, generator, critic, opt, real, z, rng, on_nan,
+                  concat: bool = False) -> tuple[dict, bool]:
     with torch.no_grad():
         fake = generator(z)
-    loss, terms = critic_terms(t, critic, real, fake, rng)
+    loss, terms = critic_terms(t, critic, real, fake, rng, concat)
     del terms["_d_fake"]
     params = [p for p in critic.parameters() if p.requires_grad]
     opt.zero_grad(set_to_none=True)
@@ -127,11 +167,12 @@ def generator_update(t, generator, critic, opt, z, real, on_nan) -> tuple[dict, 
     return terms, apply_update(opt, params, terms, "g", on_nan)
 
 
-def shared_update(t, generator, critic, g_opt, c_opt, real, z, rng, on_nan) -> tuple[dict, bool]:
+def shared_update(t, generator, critic, g_opt, c_opt, real, z, rng, on_nan,
+                  concat: bool = False) -> tuple[dict, bool]:
     """The tutorial's step: one generator forward feeds both losses; both gradients are taken
     before either network changes, then both optimizers step."""
     fake = generator(z)
-    c_loss, terms = critic_terms(t, critic, real, fake, rng)
+    c_loss, terms = critic_terms(t, critic, real, fake, rng, concat)
     d_fake = terms.pop("_d_fake")
     if t.feature_matching:
         g_loss, g_terms = generator_terms(t, critic, fake, real)

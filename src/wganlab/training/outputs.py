@@ -1,0 +1,131 @@
+"""What a run leaves behind as it goes: sample grids, checkpoints, the epoch line and plots,
+and quality measurements. Each is a small object the loop calls; only rank 0 makes them."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ..base import checkpoint
+from ..base.files import atomic_write
+from ..base.images import grid_png, make_grid, to_uint8
+from ..config import Config
+from ..reporting.plots import redraw
+from .state import TrainState
+
+
+class SampleGrids:
+    """samples/epoch-NNN.png: the fixed z through the generator in inference mode."""
+
+    def __init__(self, out: Path, tensorboard=None):
+        self.out, self.tensorboard = out, tensorboard
+
+    def images(self, state: TrainState) -> torch.Tensor:
+        generator = state.generator
+        was_training = generator.training
+        generator.eval()
+        with torch.no_grad():
+            images = to_uint8(generator(state.fixed_z))
+        generator.train(was_training)
+        return images
+
+    def save(self, state: TrainState, epoch: int) -> None:
+        images = self.images(state)
+        png = grid_png(images)
+        if self.tensorboard is not None:
+            self.tensorboard.add_image(make_grid(images), state.step)
+        atomic_write(self.out / "samples" / f"epoch-{epoch:03d}.png", lambda f: f.write(png))
+
+
+class Checkpoints:
+    """checkpoints/step-NNNNNNNN.pt with the full state; the newest --keep-last are kept."""
+
+    def __init__(self, out: Path, cfg: Config, per_epoch: int):
+        self.out, self.cfg, self.per_epoch = out, cfg, per_epoch
+        self.every, self.keep_last = cfg.run.checkpoint_every, cfg.run.keep_last
+
+    def due(self, step: int) -> bool:
+        """Besides every epoch end: every --checkpoint-every steps."""
+        return bool(self.every) and step % self.every == 0
+
+    def save(self, state: TrainState, training_seconds: float) -> None:
+        saved = state.to_checkpoint(self.cfg, self.per_epoch, training_seconds)
+        checkpoint.save(saved, checkpoint.checkpoint_path(self.out, state.step))
+        checkpoint.prune(self.out, self.keep_last)
+
+
+class EpochSummary:
+    """The tutorial's per-epoch line, and the learning-curve and samples figures redrawn."""
+
+    def __init__(self, out: Path, say):
+        self.out, self.say = out, say
+        self.rows: list[dict] = []
+
+    def on_rows(self, rows: list[dict]) -> None:
+        self.rows += rows
+
+    def end_epoch(self, epoch: int, training_seconds: float) -> None:
+        if self.rows:
+            self.say(epoch_line(epoch, training_seconds, self.rows))
+        self.rows = []
+        redraw(self.out)
+
+
+def epoch_line(epoch: int, seconds: float, rows: list[dict]) -> str:
+    """The tutorial's line; D-Real and D-Fake are its loss terms -E[D(x)] and E[D(G(z))]."""
+    n = len(rows)
+    g = sum(r["g_loss"] for r in rows) / n
+    d = sum(r["d_loss"] for r in rows) / n
+    real = -sum(r["d_real"] for r in rows) / n
+    fake = sum(r["d_fake"] for r in rows) / n
+    return (f"Epoch {epoch:3d} | ET {seconds / 60:.2f} min | Avg Losses >> G/D "
+            f"{g:6.2f}/{d:6.2f} [D-Real: {real:6.2f} D-Fake: {fake:6.2f}]")
+
+
+class Evaluation:
+    """FID, KID and class coverage of --eval-n samples every --eval-every steps, as rows of
+    metrics.jsonl and fid_curve.png; the time it takes is not training time."""
+
+    KEYS = ("fid", "kid_mean", "precision", "recall", "coverage", "modes_covered",
+            "class_kl_to_uniform", "n_fake", "n_real", "reference", "evaluator_sha256")
+
+    def __init__(self, out: Path, cfg: Config, log, say, device, watchers=()):
+        self.out, self.cfg, self.log, self.say, self.device = out, cfg, log, say, device
+        self.watchers = list(watchers)  # objects with on_rows(rows): the health monitor
+        self.every = cfg.run.eval_every
+        self.rows = [json.loads(line) for line in log.file.path.read_text().splitlines()
+                     if '"eval": true' in line] if self.every else []
+
+    def due(self, step: int) -> bool:
+        return bool(self.every) and step % self.every == 0
+
+    @property
+    def last(self) -> dict | None:
+        return self.rows[-1] if self.rows else None
+
+    def run(self, state: TrainState, per_epoch: int, training_seconds: float) -> float:
+        """Evaluate now; returns the seconds it took."""
+        from ..metrics.compare import fid_plot
+        from ..metrics.evaluate import evaluate_images, sample_uint8
+
+        began, r = time.time(), self.cfg.run
+        generator = state.generator
+        generator.eval()
+        fake = sample_uint8(generator, r.eval_n, self.cfg.train.z_dist, seed=0,
+                            device=self.device)
+        generator.train()
+        record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device)
+        row = {"step": state.step, "epoch": state.step // per_epoch + 1,
+               "time": round(training_seconds, 4), "eval": True,
+               **{k: record[k] for k in self.KEYS}}
+        self.log.write(row)
+        self.rows.append(row)
+        for watcher in self.watchers:
+            watcher.on_rows([row])
+        fid_plot({self.out.name: self.rows}, self.out / "fid_curve.png")
+        self.say(f"Step {state.step}: FID {row['fid']:.2f} | KID {row['kid_mean']:.4f} | "
+                 f"modes {row['modes_covered']} (n={r.eval_n}, {record['evaluator']})")
+        return time.time() - began

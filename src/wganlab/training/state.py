@@ -1,0 +1,79 @@
+"""Everything a run trains and draws from, and how it becomes a checkpoint and comes back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..base import checkpoint
+from ..config import Config
+from ..data import sample_z
+from ..errors import CheckpointError, NonFiniteError
+from ..models import build_models
+from ..version import __version__
+from .optim import make_optimizer
+
+N_FIXED = 64  # fixed-z samples drawn every epoch
+
+
+@dataclass
+class TrainState:
+    """The networks, their optimizers, the random streams and the counters of one run."""
+
+    generator: torch.nn.Module
+    critic: torch.nn.Module
+    g_opt: torch.optim.Optimizer
+    c_opt: torch.optim.Optimizer
+    noise: torch.Generator  # z, penalty alphas: the stream a resume must continue
+    fixed_z: torch.Tensor  # the z of the per-epoch sample grid
+    step: int = 0  # generator steps done
+    skipped: int = 0  # steps skipped for non-finite values (--on-nan skip)
+    elapsed: float = 0.0  # training seconds before this process started (resume)
+    extras: dict = field(default_factory=dict)  # name -> object with state_dict/load_state_dict
+
+    @classmethod
+    def build(cls, cfg: Config, device: torch.device) -> TrainState:
+        """Fresh networks, optimizers and seeded streams for `cfg` on `device`."""
+        t = cfg.train
+        generator, critic = build_models(cfg.model, cfg.model.image_shape)
+        generator, critic = generator.to(device), critic.to(device)
+        noise = torch.Generator(device=device).manual_seed(t.seed + 1)
+        fixed_z = sample_z(N_FIXED, cfg.model.z_dim, t.z_dist,
+                           generator=torch.Generator(device=device).manual_seed(t.seed + 2),
+                           device=device)
+        return cls(generator, critic, make_optimizer(cfg, generator.parameters(), t.g_lr),
+                   make_optimizer(cfg, critic.parameters(), t.c_lr), noise, fixed_z)
+
+    def to_checkpoint(self, cfg: Config, per_epoch: int, elapsed: float) -> dict:
+        """A plain dict of tensors and values (loadable with weights_only=True)."""
+        for net, name in ((self.generator, "generator"), (self.critic, "critic")):
+            if not all(torch.isfinite(p).all() for p in net.parameters()):
+                raise NonFiniteError(f"step {self.step}: {name} weights are not finite; "
+                                     "no checkpoint written")
+        return {"generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
+                "g_optimizer": self.g_opt.state_dict(), "c_optimizer": self.c_opt.state_dict(),
+                "step": self.step, "epoch": self.step // per_epoch, "skipped": self.skipped,
+                "rng": checkpoint.rng_state(self.noise), "fixed_z": self.fixed_z.cpu(),
+                "elapsed": elapsed, "config": cfg.to_dict(), "version": __version__,
+                **{name: obj.state_dict() for name, obj in self.extras.items()}}
+
+    def restore(self, state: dict, path: Path | str, device: torch.device) -> None:
+        """Load a checkpoint's full state; a checkpoint of other networks is named, not
+        half-loaded."""
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.critic.load_state_dict(state["critic"])
+            self.g_opt.load_state_dict(state["g_optimizer"])
+            self.c_opt.load_state_dict(state["c_optimizer"])
+            for name, obj in self.extras.items():
+                if name in state:
+                    obj.load_state_dict(state[name])
+            checkpoint.set_rng_state(state["rng"], self.noise)
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{path}: does not fit this run's config "
+                                  f"({str(e).strip().splitlines()[0][:200]})") from e
+        self.fixed_z = state["fixed_z"].to(device)
+        self.step, self.skipped = state["step"], state["skipped"]
+        self.elapsed = state.get("elapsed", 0.0)

@@ -1,0 +1,267 @@
+"""The speed switches (training/kernels.py): each one computes what the standard step computes
+(within float rounding), checked against the standard path and against values by hand; the
+concatenated critic pass only where the critic has no batch coupling."""
+
+import copy
+import math
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from fastrun import CPU, Run, setup
+from wganlab.config import apply_overrides, get_preset
+from wganlab.models import build_models
+from wganlab.training import kernels
+from wganlab.training.runner import EagerStep, Speed, applicable, make_runner
+from wganlab.training.steps import critic_terms
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def sgd(run):
+    """The run with SGD: a weight change linear in the gradient, so rounding differences stay
+    rounding-sized (Adam's first steps move a weight by lr * sign(gradient), which flips on
+    rounding for a gradient that is zero in exact arithmetic, such as the critic's last bias)."""
+    run.g_opt = torch.optim.SGD(run.G.parameters(), lr=1e-2)
+    run.c_opt = torch.optim.SGD(run.C.parameters(), lr=1e-2)
+    return run
+
+
+def run_steps(run, speed, n=2):
+    """n eager steps through make_runner (as train() runs them); the logged rows."""
+    runner = make_runner(*run.args(), speed=speed)
+    torch.manual_seed(7)
+    return runner, [runner.step(run.order, i * run.per_step) for i in range(n)]
+
+
+def assert_same_training(a, b, rows_a, rows_b, rtol=1e-4, atol=1e-5):
+    for x, y in zip(a.params(), b.params()):
+        torch.testing.assert_close(x, y, rtol=rtol, atol=atol)
+    for ra, rb in zip(rows_a, rows_b):
+        assert set(ra) == set(rb)
+        for key in ra:
+            torch.testing.assert_close(ra[key].float(), rb[key].float(), rtol=1e-4, atol=1e-5)
+    assert torch.equal(a.noise.get_state(), b.noise.get_state())  # the same draws, in order
+
+
+# The fused optimizer.
+
+def test_fused_adam_two_steps_by_hand(monkeypatch):
+    calls = []
+    fused = torch._fused_adam_
+    monkeypatch.setattr(torch, "_fused_adam_", lambda *a, **k: calls.append(1) or fused(*a, **k))
+    w = nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.Adam([w], lr=0.1, betas=(0.5, 0.9))
+    kernels.prepare_optimizer(opt, capturable=False, fused=True)
+    m = v = 0.0
+    want = 1.0
+    for step, g in enumerate((0.5, 0.25), start=1):  # Kingma & Ba, Algorithm 1
+        w.grad = torch.tensor([g])
+        opt.step()
+        m, v = 0.5 * m + 0.5 * g, 0.9 * v + 0.1 * g * g
+        want -= 0.1 * (m / (1 - 0.5**step)) / (math.sqrt(v / (1 - 0.9**step)) + 1e-8)
+    assert len(calls) == 2  # the fused kernel ran, not the per-tensor loop
+    assert float(w.detach()) == pytest.approx(want, rel=1e-6)
+    assert want == pytest.approx(0.9 - 0.1 * (1 / 3) / math.sqrt(0.02875 / 0.19), rel=1e-6)
+
+
+@pytest.mark.parametrize("preset", ["wgan-gp", "wgan"])  # Adam; RMSprop with foreach
+def test_fused_optimizer_trains_like_the_per_tensor_one(preset):
+    cfg, G, C, images = setup(preset)
+    plain, fused = Run(cfg, G, C, images), Run(cfg, G, C, images)
+    _, want = run_steps(plain, Speed(fused_optimizer=False))
+    runner, got = run_steps(fused, Speed(fused_optimizer=True))
+    group = fused.c_opt.param_groups[0]
+    assert group.get("fused") is True or group["foreach"] is True
+    assert_same_training(plain, fused, want, got)
+
+
+# The concatenated critic pass.
+
+def linear_critic():
+    """D(x) = w . x + b on 1x2x2 images, with |w| = 2: the penalty is (2 - 1)^2 = 1."""
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(4, 1), nn.Flatten(0))
+    with torch.no_grad():
+        critic[1].weight.copy_(torch.tensor([[1.2, -1.6, 0.0, 0.0]]))
+        critic[1].bias.fill_(0.5)
+    return critic
+
+
+def test_concatenated_pass_by_hand():
+    t = get_preset("wgan-gp").train  # gp_weight 10
+    critic = linear_critic()
+    calls = []
+    critic.register_forward_hook(lambda m, inp, out: calls.append(len(inp[0])))
+    real = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0]]).view(2, 1, 2, 2)
+    fake = torch.tensor([[0.0, 0, 1, 1], [-1, 0, 0, 0]]).view(2, 1, 2, 2)
+    loss, terms = critic_terms(t, critic, real, fake, torch.Generator().manual_seed(0),
+                               concat=True)
+    assert calls == [6]  # one pass: 2 real, 2 fake, 2 interpolates
+    # d_real = (1.2 + 0.5, -1.6 + 0.5), d_fake = (0 + 0.5, -1.2 + 0.5)
+    assert float(terms["d_real"]) == pytest.approx(0.3)
+    assert float(terms["d_fake"]) == pytest.approx(-0.1)
+    assert float(terms["gp"]) == pytest.approx(1.0) and float(terms["gp_norm_mean"]) == 2
+    assert float(loss.detach()) == pytest.approx(-0.1 - 0.3 + 10 * 1.0)
+    loss.backward()
+    # dL/dw = mean(fake) - mean(real) + 10 * 2 (|w| - 1) w / |w|
+    want = torch.tensor([-0.5 - 0.5, 0 - 0.5, 0.5, 0.5]) + 10 * torch.tensor([1.2, -1.6, 0, 0])
+    torch.testing.assert_close(critic[1].weight.grad[0], want)
+    assert float(critic[1].bias.grad) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("preset,model,train", [
+    ("wgan-gp", {}, {}),  # layer norm, n_critic 5
+    ("seed", {"critic_norm": "layer", "dropout": 0.0}, {}),  # the shared step
+    ("sngan", {"spectral_norm": False}, {}),  # hinge: real and fake in one pass
+    ("wgan-gp", {"critic_norm": "instance"}, {}),
+])
+def test_concatenated_pass_trains_like_separate_passes(preset, model, train):
+    cfg, G, C, images = setup(preset, **model)
+    cfg = apply_overrides(cfg, {"train": train})
+    assert kernels.batch_coupling(C) == []
+    apart, joint = sgd(Run(cfg, G, C, images)), sgd(Run(cfg, G, C, images))
+    _, want = run_steps(apart, Speed())
+    runner, got = run_steps(joint, Speed(concat_critic=True))
+    assert runner.speed.concat_critic and runner.notes == []
+    assert_same_training(apart, joint, want, got)
+
+
+@pytest.mark.parametrize("preset,model,why", [
+    ("seed", {}, ["BatchNorm", "dropout"]),
+    ("wgan", {}, ["BatchNorm"]),
+    ("dcgan", {}, ["BatchNorm"]),
+    ("sngan", {}, ["spectral norm"]),
+    ("wgan-gp", {"minibatch_discrimination": True}, ["minibatch discrimination"]),
+    ("wgan-gp", {"dropout": 0.3}, ["dropout"]),
+    ("wgan-gp", {}, []),
+    ("cpu-demo", {}, []),
+])
+def test_the_rule_names_what_couples_a_batch(preset, model, why):
+    cfg = apply_overrides(get_preset(preset), {"model": {"c_filters": 4, **model}})
+    _, critic = build_models(cfg.model, (1, 28, 28))
+    reasons = kernels.batch_coupling(critic)
+    assert len(reasons) == len(why) and all(w in r for w, r in zip(why, reasons))
+
+
+def test_the_seed_preset_keeps_separate_passes():
+    cfg, G, C, images = setup("seed")
+    apart, asked = Run(cfg, G, C, images), Run(cfg, G, C, images)
+    _, want = run_steps(apart, Speed())
+    runner, got = run_steps(asked, Speed(concat_critic=True))
+    assert not runner.speed.concat_critic
+    assert runner.notes == ["concat-critic not used: BatchNorm uses batch statistics; "
+                            "dropout would draw one mask instead of one per pass"]
+    for x, y in zip(apart.params(), asked.params()):
+        assert torch.equal(x, y)
+    # Why: a BatchNorm critic scores a concatenated batch with other statistics.
+    real, fake = torch.rand(6, 1, 28, 28), -torch.rand(6, 1, 28, 28)
+    torch.manual_seed(0)
+    _, separate = critic_terms(cfg.train, copy.deepcopy(C), real, fake, None)
+    torch.manual_seed(0)
+    _, joint = critic_terms(cfg.train, copy.deepcopy(C), real, fake, None, concat=True)
+    assert abs(float(separate["d_real"]) - float(joint["d_real"])) > 1e-3
+
+
+# channels_last.
+
+def rgb_setup():
+    cfg = apply_overrides(get_preset("wgan-gp"), {
+        "model": dict(g_filters=8, c_filters=4, n_blocks=1, image_shape=(3, 8, 8)),
+        "train": dict(batch_size=4)})
+    torch.manual_seed(0)
+    G, C = build_models(cfg.model, (3, 8, 8))
+    images = torch.randint(0, 256, (40, 3, 8, 8), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(1))
+    return cfg, G, C, images
+
+
+def test_channels_last_trains_like_nchw_in_nhwc():
+    cfg, G, C, images = rgb_setup()
+    nchw, nhwc = Run(cfg, G, C, images), sgd(Run(cfg, G, C, images))
+    _, want = run_steps(sgd(nchw), Speed())
+    seen = []
+    for conv in [m for m in nhwc.C.modules() if isinstance(m, nn.Conv2d)][:1]:
+        conv.register_forward_pre_hook(lambda m, inp: seen.append(inp[0]))
+    _, got = run_steps(nhwc, Speed(channels_last=True))
+    assert_same_training(nchw, nhwc, want, got)
+    nhwc_format = torch.channels_last
+    assert seen and all(x.is_contiguous(memory_format=nhwc_format) and not x.is_contiguous()
+                        for x in seen)
+    weights = [p for p in [*nhwc.G.parameters(), *nhwc.C.parameters()] if p.dim() == 4]
+    assert weights and all(not p.is_contiguous() for p in weights)
+    adam = Run(cfg, G, C, images)
+    run_steps(adam, Speed(channels_last=True), n=1)
+    for opt in (adam.g_opt, adam.c_opt):  # Adam's moments in the weights' layout
+        assert opt.state and all(state["exp_avg"].stride() == p.stride()
+                                 for p, state in opt.state.items())
+
+
+def test_optimizer_state_follows_the_weights_layout():
+    w = nn.Parameter(torch.randn(2, 3, 4, 4).contiguous(memory_format=torch.channels_last))
+    opt = torch.optim.Adam([w])
+    opt.state[w] = {"step": torch.tensor(1.0), "exp_avg": torch.randn(2, 3, 4, 4)}
+    before = opt.state[w]["exp_avg"].clone()
+    kernels.match_state_layout(opt)
+    assert opt.state[w]["exp_avg"].stride() == w.stride()
+    assert torch.equal(opt.state[w]["exp_avg"], before)
+
+
+# cudnn.benchmark.
+
+def test_cudnn_benchmark_is_on_only_while_the_step_runs():
+    cfg, G, C, images = setup("wgan-gp")
+    run = Run(cfg, G, C, images)
+    seen = []
+    run.C.register_forward_pre_hook(lambda m, inp: seen.append(torch.backends.cudnn.benchmark))
+    before = torch.backends.cudnn.benchmark
+    EagerStep(*run.args(), speed=Speed(cudnn_benchmark=True)).step(run.order, 0)
+    assert seen and all(seen) and torch.backends.cudnn.benchmark == before is False
+    seen.clear()
+    EagerStep(*run.args(), speed=Speed(cudnn_benchmark=False)).step(run.order, 5)
+    assert seen and not any(seen)
+
+
+def test_switches_that_cannot_apply_are_dropped_and_said(monkeypatch):
+    cfg, G, C, _ = setup("wgan-gp")
+    speed, notes = applicable(Speed(), cfg, C, CPU)
+    assert not speed.cudnn_benchmark and notes == []  # no cuDNN on a CPU: nothing to say
+    strict = apply_overrides(cfg, {"run": {"deterministic": True}})
+    speed, notes = applicable(Speed(), strict, C, torch.device("cuda", 0))
+    assert not speed.cudnn_benchmark and notes == ["cudnn-benchmark not used: --deterministic"]
+    speed, _ = applicable(Speed(), cfg, C, torch.device("cuda", 0))
+    assert speed == Speed()
+
+
+def test_static_step_passes_the_switches_on():
+    cfg, G, C, images = setup("wgan-gp")
+    eager, static = Run(cfg, G, C, images), Run(cfg, G, C, images)
+    speed = Speed(concat_critic=True, channels_last=True)
+    kernels.to_channels_last(eager.G, eager.C)
+    kernels.to_channels_last(static.G, static.C)
+    want = EagerStep(*eager.args(), speed=speed).step(eager.order, 0)
+    got = static.run_static(static.static(concat_critic=True, channels_last=True), 0)
+    for key in want:
+        assert torch.equal(got[key], want[key].float()), key
+
+
+def test_train_flags_reach_the_speed(monkeypatch, tmp_path, tiny_flags):
+    from wganlab.cli import main
+    from wganlab.training import loop
+
+    got = {}
+
+    def fake_train(cfg, resume, speed):
+        got["speed"] = speed
+        return types.SimpleNamespace(run_dir=tmp_path, step=0, exit_code=0)
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    assert main(["train", "--out", str(tmp_path / "r"), *tiny_flags]) == 0
+    assert got["speed"] == Speed()
+    assert main(["train", "--out", str(tmp_path / "r"), "--no-fused-optimizer",
+                 "--no-cudnn-benchmark", "--channels-last", "--concat-critic", "--bf16",
+                 "--no-cuda-graph", *tiny_flags]) == 0
+    assert got["speed"] == Speed(cuda_graph=False, bf16=True, fused_optimizer=False,
+                                 cudnn_benchmark=False, channels_last=True,
+                                 concat_critic=True)
