@@ -100,7 +100,7 @@ def test_every_source_gives_the_same_generator(named_run, tmp_path):
     assert not torch.equal(images[0], wganlab.sample(wganlab.load_generator(named_run), 12,
                                                      seed=5))
     generator = wganlab.load_generator(checkpoint)
-    assert generator.provenance == {"checkpoint": str(checkpoint), "step": 3}
+    assert generator.provenance == {"checkpoint": str(checkpoint), "step": 3, "weights": "raw"}
     assert generator.config.train.z_dist == "normal" and not generator.training
 
 

@@ -23,16 +23,18 @@ __all__ = ["evaluate_images", "evaluate_run", "export", "load_dataset", "load_ge
            "sample", "train"]
 
 
-def load_generator(source: str | Path, device: str | torch.device = "cpu") -> Generator:
+def load_generator(source: str | Path, device: str | torch.device = "cpu",
+                   weights: str = "ema") -> Generator:
     """A trained generator in eval mode, from any of the places wganlab keeps one.
 
     source: a run directory (its newest valid checkpoint), a checkpoint file (.pt), an export
     folder or .safetensors file from `wganlab export`, or "hf://USER/REPO" (the hub extra).
-    The generator carries `.config` (the run's Config) and `.provenance` (checkpoint, step).
+    The generator carries `.config` (the run's Config) and `.provenance` (checkpoint, step,
+    weights). weights: "ema" (the averaged generator where the run keeps one) or "raw".
     """
     from .generate import load_generator as _load
 
-    generator, cfg, info = _load(source, device=device)
+    generator, cfg, info = _load(source, device=device, weights=weights)
     generator.config, generator.provenance = cfg, info
     return generator
 

@@ -75,6 +75,9 @@ class TrainConfig:
     clip: float | None = opt(None, "clip critic weights to [-clip, clip] (original WGAN)")
     z_dist: str = opt("normal", "distribution of z", ("uniform", "normal"))
     feature_matching: bool = opt(False, "generator matches mean critic features of real data")
+    ema_decay: float = opt(
+        0.0, "decay of an exponential moving average of the generator's weights, used for "
+        "samples and evaluation (0: none)")
     seed: int = opt(1, "random seed for weights, data order and z")
 
 
@@ -181,6 +184,14 @@ PRESETS = {
                          slope=0.2, z_dim=64),
         dict(loss="wgan-gp", n_critic=5, batch_size=64, g_lr=1e-4, c_lr=1e-4,
              betas=(0.0, 0.9), z_dist="normal", minutes=8.0)),
+    # The recipe study's winner for quality per minute on 2 CPU cores (docs/sweep-cpu.md): the
+    # WGAN-GP loss and critic, one critic update per step, batch 32, Adam(8e-4, 0, 0.9), and
+    # BatchNorm statistics that follow the generator's weights (momentum 0.1) for early samples.
+    "fast": lambda: _preset(
+        "fast", dict(g_filters=64, c_filters=32, critic_norm="layer", dropout=0.0, slope=0.2,
+                     z_dim=64, bn_momentum=0.1),
+        dict(loss="wgan-gp", n_critic=1, batch_size=32, g_lr=8e-4, c_lr=8e-4,
+             betas=(0.0, 0.9), z_dist="normal")),
 }
 
 

@@ -17,6 +17,8 @@ from .errors import CheckpointError, ConfigError
 from .models import Generator
 from .version import __version__
 
+WEIGHTS = ("ema", "raw")  # which generator a checkpoint gives: the averaged one or the raw one
+
 
 def _config_from(saved, source: Path) -> Config:
     """The config a file carries, checked before it sizes anything."""
@@ -27,6 +29,16 @@ def _config_from(saved, source: Path) -> Config:
         return cfg
     except (ValueError, TypeError, AttributeError) as e:  # ConfigError and JSON errors too
         raise CheckpointError(f"{source}: the config it carries is not valid ({e})") from e
+
+
+def averaged_generator(state: dict) -> dict | None:
+    """The averaged generator's state_dict from a checkpoint's "ema" entry (written by
+    training/ema.py: an AveragedModel's state, the generator's under "module."), if any."""
+    ema = state.get("ema")
+    if not ema:
+        return None
+    prefix = "module."
+    return {k[len(prefix):]: v for k, v in ema["averaged"].items() if k.startswith(prefix)}
 
 
 def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
@@ -64,13 +76,21 @@ HUB_PREFIX = "hf://"
 
 
 def load_generator(source: str | Path, checkpoint_path: str | Path | None = None,
-                   device: str | torch.device = "cpu") -> tuple[Generator, Config, dict]:
-    """A generator in eval mode, its config, and where it came from (path, step).
+                   device: str | torch.device = "cpu",
+                   weights: str = "ema") -> tuple[Generator, Config, dict]:
+    """A generator in eval mode, its config, and where it came from (path, step, weights).
 
     source: a run directory (its newest valid checkpoint), a checkpoint file, a .safetensors
     export, an export folder (holding model.safetensors), or hf://USER/REPO[@REVISION]
     (an export folder on the Hugging Face Hub; needs the hub extra).
+
+    weights="ema" takes the averaged generator where the checkpoint has one (a run trained
+    with --ema-decay > 0) and falls back to the raw weights where it has none (info["weights"]
+    says which; info["note"] for checkpoints from before EMA); weights="raw" always takes the
+    raw ones. An export holds the one set it was exported with.
     """
+    if weights not in WEIGHTS:
+        raise ConfigError(f"--weights: must be one of {', '.join(WEIGHTS)}; got {weights!r}")
     if checkpoint_path is None and str(source).startswith(HUB_PREFIX):
         source = _from_hub(str(source))
     source = Path(checkpoint_path or source)
@@ -86,8 +106,14 @@ def load_generator(source: str | Path, checkpoint_path: str | Path | None = None
     else:
         state = checkpoint.load(source)
     cfg = _config_from(state.get("config"), source)
-    generator = _generator_from(cfg, state["generator"], source).to(device)
-    return generator, cfg, {"checkpoint": str(source), "step": state.get("step")}
+    info = {"checkpoint": str(source), "step": state.get("step"), "weights": weights}
+    chosen = averaged_generator(state) if weights == "ema" else state["generator"]
+    if chosen is None:
+        chosen, info["weights"] = state["generator"], "raw"
+        if "ema_decay" not in (state.get("config") or {}).get("train", {}):  # before EMA existed
+            info["note"] = f"{source}: a checkpoint from before EMA; using its raw weights"
+    generator = _generator_from(cfg, chosen, source).to(device)
+    return generator, cfg, info
 
 
 def _from_hub(spec: str) -> Path:
@@ -109,9 +135,11 @@ def _from_hub(spec: str) -> Path:
     return Path(folder)
 
 
-def export(source: str | Path, out: str | Path, checkpoint_path=None) -> Path:
-    """Write the generator's weights (with running statistics) and config as safetensors."""
-    generator, cfg, info = load_generator(source, checkpoint_path)
+def export(source: str | Path, out: str | Path, checkpoint_path=None,
+           weights: str = "ema") -> Path:
+    """Write the generator's weights (EMA by default, with running statistics) and config
+    as safetensors."""
+    generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
     return save_export(generator, cfg, info, out)
 
 
@@ -119,7 +147,7 @@ def save_export(generator: Generator, cfg: Config, info: dict, out: str | Path) 
     """One .safetensors file: the weights, with the config and step as its metadata."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator",
-            "wganlab_version": __version__}
+            "wganlab_version": __version__, "weights": info.get("weights", "raw")}
     data = save(tensors, metadata=meta)
     return atomic_write(out, lambda f: f.write(data))
 
@@ -138,7 +166,7 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
     cfg = _config_from(meta["config"], path)
     generator = _generator_from(cfg, weights, path).to(device)
     step = meta.get("step")
-    return generator, cfg, {"checkpoint": str(path),
+    return generator, cfg, {"checkpoint": str(path), "weights": meta.get("weights", "raw"),
                             "step": int(step) if step and step.isdigit() else None}
 
 

@@ -21,7 +21,8 @@ CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 
 
-def export_folder(source: str | Path, out: str | Path, checkpoint_path=None) -> Path:
+def export_folder(source: str | Path, out: str | Path, checkpoint_path=None,
+                  weights: str = "ema") -> Path:
     """Write an export folder for a run's generator (newest valid checkpoint by default).
 
     The card quotes RUN/eval.json (from `wganlab evaluate`) when the run has one.
@@ -29,7 +30,7 @@ def export_folder(source: str | Path, out: str | Path, checkpoint_path=None) -> 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out}: exists and is not a folder")
-    generator, cfg, info = load_generator(source, checkpoint_path)
+    generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
     weights = save_export(generator, cfg, info, out / EXPORT_WEIGHTS)
     write_json(out / CONFIG_FILE, cfg.to_dict())
     run_dir = _run_dir(Path(source), info)

@@ -132,6 +132,7 @@ def _check_train(t: TrainConfig) -> None:
         _need(0 < getattr(t, name) <= 1.0, name, f"must be in (0, 1]; got {getattr(t, name)}")
     _need(len(t.betas) == 2 and all(0 <= b < 1 for b in t.betas), "betas",
           f"must be two numbers in [0, 1); got {t.betas}")
+    _need(0 <= t.ema_decay < 1, "ema_decay", f"must be in [0, 1); got {t.ema_decay}")
     _need(0 < t.adam_eps <= 1.0, "adam_eps", f"must be in (0, 1]; got {t.adam_eps}")
     _in_range(t, "shuffle_buffer", 1, 10 ** 9, optional=True)
     _in_range(t, "gp_weight", 0.0, 1e4)

@@ -103,7 +103,9 @@ def cmd_generate(args):
     from ..generate import interpolation_grid, load_generator, sample
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, cfg, info = load_generator(args.model or args.run, args.checkpoint, device)
+    generator, cfg, info = load_generator(args.model or args.run, args.checkpoint, device,
+                                          args.weights)
+    _say_weights(info)
     if args.interpolate:
         images = interpolation_grid(generator, args.rows, args.steps, cfg.train.z_dist, args.seed,
                                     args.interpolate == "spherical", device)
@@ -132,6 +134,11 @@ def cmd_plot(args):
     return 0
 
 
+def _say_weights(info: dict) -> None:
+    if info.get("note"):
+        print(info["note"], file=sys.stderr)
+
+
 def cmd_export(args):
     """wganlab export: a shareable folder (optionally pushed to the Hub) or one file."""
     if Path(args.out).suffix == ".safetensors":
@@ -139,11 +146,11 @@ def cmd_export(args):
             raise ConfigError("--push-to-hub: export a folder (--out DIR), not one file")
         from ..generate import export
 
-        print(f"Wrote {export(args.run, args.out, args.checkpoint)}")
+        print(f"Wrote {export(args.run, args.out, args.checkpoint, args.weights)}")
         return 0
     from ..hub import export_folder, push_to_hub
 
-    print(f"Wrote {export_folder(args.run, args.out, args.checkpoint)}")
+    print(f"Wrote {export_folder(args.run, args.out, args.checkpoint, args.weights)}")
     if args.push_to_hub:
         address = push_to_hub(args.out, args.push_to_hub, args.private)
         print(f"Pushed; load it with wganlab.load_generator({address!r})")
@@ -204,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interpolate", nargs="?", const="linear", choices=["linear", "spherical"])
     p.add_argument("--rows", type=int, default=8, help="interpolation rows")
     p.add_argument("--steps", type=int, default=10, help="images per interpolation row")
+    measure.add_weights_flag(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("plot", help="redraw learning_curve.png and samples_by_epoch.png")
@@ -218,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--push-to-hub", metavar="USER/REPO",
                    help="also upload the folder to the Hugging Face Hub (the hub extra)")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
+    measure.add_weights_flag(p)
     p.set_defaults(func=cmd_export)
 
     for register in (measure.register_evaluate, measure.register_bench,

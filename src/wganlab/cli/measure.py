@@ -7,6 +7,7 @@ command runs, so `wganlab --help` stays quick.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .. import config as C
@@ -25,6 +26,7 @@ def register_evaluate(sub) -> None:
                    help="B bootstrap resamples for a 95%% FID interval")
     p.add_argument("--split", default="test", choices=["test", "train"])
     p.add_argument("--device", default="auto")
+    add_weights_flag(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("train-evaluator", help="train the small CNN evaluator of a data set")
@@ -39,6 +41,12 @@ def register_evaluate(sub) -> None:
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default=".", help="folder for compare.md, .csv and compare_fid.png")
     p.set_defaults(func=_cmd_compare)
+
+
+def add_weights_flag(p) -> None:
+    p.add_argument("--weights", default="ema", choices=["ema", "raw"],
+                   help="the generator's EMA weights (default; the raw ones where a run has "
+                        "no EMA) or its raw weights")
 
 
 def _device(name: str) -> str:
@@ -65,7 +73,9 @@ def _cmd_evaluate(args) -> int:
         record = evaluate_real(args.real, args.n, args.seed, device=device)
     elif args.run:
         record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
-                              device, args.split)
+                              device, args.split, args.weights)
+        if record.get("note"):
+            print(record["note"], file=sys.stderr)
     else:
         raise ConfigError("evaluate: give a RUN or --real DATASET")
     print(format_table([record]))

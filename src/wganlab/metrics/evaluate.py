@@ -84,21 +84,28 @@ def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> tor
 
 
 def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
-                 bootstrap: int = 0, device="cpu", split: str = "test") -> dict:
-    """Sample a run's generator, evaluate it against the test split, write RUN/eval.json."""
+                 bootstrap: int = 0, device="cpu", split: str = "test",
+                 weights: str = "ema") -> dict:
+    """Sample a run's generator (its EMA weights where it has them, unless weights="raw"),
+    evaluate it against the test split, write RUN/eval.json."""
     from ..generate import load_generator
 
-    generator, cfg, info = load_generator(run, checkpoint_path, device)
+    generator, cfg, info = load_generator(run, checkpoint_path, device, weights)
     fake = sample_uint8(generator, n, cfg.train.z_dist, seed, device)
     record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
                              device)
     record.update(run=str(run), preset=cfg.preset, checkpoint=info["checkpoint"],
-                  step=info["step"], train_seconds=_train_seconds(info["checkpoint"]))
+                  step=info["step"], weights=info["weights"], **_note(info),
+                  train_seconds=_train_seconds(info["checkpoint"]))
     run_dir = Path(run) if Path(run).is_dir() else Path(info["checkpoint"]).parent.parent
     if run_dir.joinpath("config.json").exists():
         atomic_write(run_dir / "eval.json",
                      lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
     return record
+
+
+def _note(info: dict) -> dict:
+    return {"note": info["note"]} if "note" in info else {}
 
 
 def _train_seconds(path: str) -> float | None:
