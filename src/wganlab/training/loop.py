@@ -142,6 +142,7 @@ def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
             except NonFiniteError as e:
                 raise NonFiniteError(f"step {state.step + 1}: {e}; stopping "
                                      "(use --on-nan skip to skip such steps)") from None
+            state.after_step()  # the generator EMA, when the run keeps one
             state.step += 1
             meta = {"step": state.step, "epoch": epoch + 1,
                     "time": round(clock.training_seconds(), 4)}

@@ -24,7 +24,7 @@ class SampleGrids:
         self.out, self.tensorboard = out, tensorboard
 
     def images(self, state: TrainState) -> torch.Tensor:
-        generator = state.generator
+        generator = state.sampler  # the EMA generator when the run keeps one
         was_training = generator.training
         generator.eval()
         with torch.no_grad():
@@ -112,11 +112,12 @@ class Evaluation:
         from ..metrics.evaluate import evaluate_images, sample_uint8
 
         began, r = time.time(), self.cfg.run
-        generator = state.generator
+        generator = state.sampler  # the EMA generator when the run keeps one
+        was_training = generator.training
         generator.eval()
         fake = sample_uint8(generator, r.eval_n, self.cfg.train.z_dist, seed=0,
                             device=self.device)
-        generator.train()
+        generator.train(was_training)
         record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device)
         row = {"step": state.step, "epoch": state.step // per_epoch + 1,
                "time": round(training_seconds, 4), "eval": True,

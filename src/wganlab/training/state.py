@@ -13,6 +13,7 @@ from ..data import sample_z
 from ..errors import CheckpointError, NonFiniteError
 from ..models import build_models
 from ..version import __version__
+from .ema import GeneratorEMA
 from .optim import make_optimizer
 
 N_FIXED = 64  # fixed-z samples drawn every epoch
@@ -43,8 +44,23 @@ class TrainState:
         fixed_z = sample_z(N_FIXED, cfg.model.z_dim, t.z_dist,
                            generator=torch.Generator(device=device).manual_seed(t.seed + 2),
                            device=device)
-        return cls(generator, critic, make_optimizer(cfg, generator.parameters(), t.g_lr),
-                   make_optimizer(cfg, critic.parameters(), t.c_lr), noise, fixed_z)
+        state = cls(generator, critic, make_optimizer(cfg, generator.parameters(), t.g_lr),
+                    make_optimizer(cfg, critic.parameters(), t.c_lr), noise, fixed_z)
+        if t.ema_decay > 0:  # the averaged generator, saved as the checkpoint's "ema" entry
+            state.extras["ema"] = GeneratorEMA(generator, t.ema_decay)
+        return state
+
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that samples and evaluations use: the EMA copy when there is one."""
+        ema = self.extras.get("ema")
+        return ema.module if ema is not None else self.generator
+
+    def after_step(self) -> None:
+        """Fold the step's generator weights into the EMA (device work only, no sync)."""
+        ema = self.extras.get("ema")
+        if ema is not None:
+            ema.update()
 
     def to_checkpoint(self, cfg: Config, per_epoch: int, elapsed: float) -> dict:
         """A plain dict of tensors and values (loadable with weights_only=True)."""
