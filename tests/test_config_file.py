@@ -80,7 +80,7 @@ def test_json_and_toml_give_the_same_config(tmp_path, capsys):
     ('[train]\nbatch_size = 1.5\n', "train.batch_size = 1.5: expected an integer"),
     ('[train]\nshared_step = 1\n', "train.shared_step = 1: expected true or false"),
     ('[model]\nimage_shape = [1, 28]\n', "model.image_shape = [1, 28]: expected three integers"),
-    ('[train]\nn_critic = 0\n', "train.n_critic = 0: must be >= 1; got 0"),  # range, after
+    ('[train]\nn_critic = 0\n', "train.n_critic = 0: must be in [1, 100]; got 0"),  # range, after
     ('preset = "wgangp"\n', "preset = 'wgangp': allowed values are seed, wgan-gp, dcgan"),
     ('[train]\nsteps = \n', "not valid TOML"),
     ('[run]\ndataset = "user"\n', "--dataset: 'user' marks images given from Python"),

@@ -4,7 +4,6 @@ concatenated critic pass only where the critic has no batch coupling."""
 
 import copy
 import math
-import types
 
 import pytest
 import torch
@@ -253,9 +252,9 @@ def test_train_flags_reach_the_speed(monkeypatch, tmp_path, tiny_flags):
 
     got = {}
 
-    def fake_train(cfg, resume, speed):
+    def fake_train(cfg, resume, speed, **_):
         got["speed"] = speed
-        return types.SimpleNamespace(run_dir=tmp_path, step=0, exit_code=0)
+        return loop.TrainResult(tmp_path, 0)
 
     monkeypatch.setattr(loop, "train", fake_train)
     assert main(["train", "--out", str(tmp_path / "r"), *tiny_flags]) == 0

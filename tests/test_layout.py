@@ -34,7 +34,13 @@ def import_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for p in ROOT.rglob("*.py")}
     graph = {name: set() for name in files}
     for name, path in files.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {id(n) for stmt in ast.walk(tree) if isinstance(stmt, ast.If)
+                       and getattr(stmt.test, "id", None) == "TYPE_CHECKING"
+                       for n in ast.walk(stmt)}  # imports for annotations are not run
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.ImportFrom):
                 graph[name] |= set(resolve(node, name, path.name == "__init__.py", set(files)))
             elif isinstance(node, ast.Import):
@@ -95,8 +101,9 @@ def test_measuring_and_generating_never_import_training():
 
 # The parts, lowest first: a part imports only from its own layer and the layers below it.
 LAYERS = [
-    {"errors", "version", "config", "base"},  # plain helpers: files, checkpoints, devices, pixels
-    {"data", "models", "losses", "distances", "summary"},
+    {"errors", "version", "base"},  # plain helpers: files, checkpoints, devices, pixels
+    # the config and its checks (which size the networks), data and the maths
+    {"config", "validation", "data", "models", "losses", "distances", "summary"},
     {"generate", "hub"},  # a trained generator in and out
     {"metrics"},  # features and numbers
     {"reporting"},  # figures and report.html from a run directory

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from wganlab.bench.tutorial import epoch_means, pick_dataset
 from wganlab.cli import main
 from wganlab.reporting.book_log import STEPS_PER_EPOCH, book_epochs
-from wganlab.reporting.tutorial import epoch_means, pick_dataset
 
 
 def test_book_log_is_the_tutorials():

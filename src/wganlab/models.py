@@ -8,13 +8,15 @@ layers also pad as Keras does (the `seed` preset; tests/test_keras_oracle.py che
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from .config import ModelConfig
+if TYPE_CHECKING:  # annotations only: the networks do not depend on the config module
+    from .config import ModelConfig
 
 
 def _critic_norm(kind: str, channels: int, momentum: float, eps: float) -> nn.Module:

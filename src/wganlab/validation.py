@@ -176,4 +176,5 @@ def check_config(cfg: Config) -> None:
     _check_choices(cfg)
     _check_run(cfg.run)
     _check_train(cfg.train)
-    _check_model(cfg.model, native_shape(cfg.run.dataset))
+    native = None if cfg.run.dataset == "user" else native_shape(cfg.run.dataset)
+    _check_model(cfg.model, native)

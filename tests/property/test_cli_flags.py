@@ -69,6 +69,8 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     "betas": lambda v: len(v) == 2 and all(number(0, 1, high_open=True)(b) for b in v),
     "gp_weight": number(0, 1e4), "clip": optional(number(0, 10, low_open=True)),
     "seed": number(0, 2 ** 62, True),
+    "adam_eps": number(0, 1, low_open=True), "shuffle_buffer": optional(number(1, 1e9, True)),
+    "ema_decay": number(0, 1, high_open=True),
     "dataset": dataset, "data_dir": optional(path_text), "out": path_text, "device": device,
     "log_every": number(1, 1e9, True), "keep_last": number(1, 10_000, True),
     "checkpoint_every": optional(number(1, 1e9, True)),

@@ -84,6 +84,7 @@ def cmd_distances(args):
 
 
 def check_generate_args(args) -> None:
+    """Refuse generate's flags outside their meaningful ranges, naming the flag."""
     in_range(args.n, "--n", 1, MAX_IMAGES)
     in_range(args.seed, "--seed", 0, MAX_SEED)
     in_range(args.rows, "--rows", 1, 1000)

@@ -6,6 +6,7 @@ from .flags import add_config_flags, overrides_from
 
 
 def register(sub) -> None:
+    """Add `wganlab reproduce` to the command's subparsers."""
     p = sub.add_parser(
         "reproduce", help="train the seed preset (100 epochs) and set its epoch lines and "
                           "learning curve beside the tutorial's")
@@ -15,7 +16,7 @@ def register(sub) -> None:
 
 
 def _cmd_reproduce(args) -> int:
-    from ..reporting.tutorial import reproduce, tutorial_config
+    from ..bench.tutorial import reproduce, tutorial_config
 
     cfg = tutorial_config(overrides_from(args), args.resume)
     print(f"Reproducing the tutorial's run: seed preset, {cfg.train.epochs} epochs on "

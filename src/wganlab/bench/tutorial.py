@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..base.files import atomic_write, write_json  # noqa: E402
 from ..config import Config, apply_overrides, check_resume, get_preset, validate  # noqa: E402
 from ..errors import DataError  # noqa: E402
-from .book_log import STEPS_PER_EPOCH, book_epochs  # noqa: E402
-from .plots import read_metrics  # noqa: E402
+from ..reporting.book_log import STEPS_PER_EPOCH, book_epochs  # noqa: E402
+from ..reporting.plots import read_metrics  # noqa: E402
 
 TABLE, FIGURE, DATA = "tutorial.md", "tutorial_curve.png", "tutorial.json"
 NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "synthetic": "synthetic"}
