@@ -136,7 +136,8 @@ def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
             # tutorial's shared step, on the batches the epoch order gives.
             epoch, k = divmod(state.step, per_epoch)
             if order_epoch != epoch:
-                order, order_epoch = epoch_order(len(images), t.seed, epoch, device), epoch
+                order, order_epoch = epoch_order(len(images), t.seed, epoch, device,
+                                                   t.shuffle_buffer), epoch
             try:
                 terms = runner.step(order, k * (1 if t.shared_step else t.n_critic))
             except NonFiniteError as e:
