@@ -160,7 +160,7 @@ def test_resume_with_a_damaged_config_file(data, tmp_path):
         assert_clean_error(code, err, str(run / "config.json"))
 
 
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=8, **SETTINGS)
 @given(data=st.data())
 def test_export_whose_config_is_forged(data, tiny_run, tmp_path):
     from safetensors.torch import load_file, save_file
