@@ -102,6 +102,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
     preset = getattr(args, "preset", None) or file_preset
     _refuse_user_dataset(overrides)
     resume = getattr(args, "resume", None)
+    if resume not in (None, "latest") and not Path(resume).is_file():
+        raise ConfigError(f"--resume: {resume}: no such checkpoint file")
     if resume is not None:
         out = Path(overrides.get("run", {}).get("out") or _checkpoint_run_dir(resume))
         saved = out / "config.json"
