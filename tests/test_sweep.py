@@ -61,7 +61,7 @@ def test_command_rejects_bad_input(tmp_path, capsys, monkeypatch):
     assert main(["sweep", "--presets", "wgan-gp,nope", "--out", str(tmp_path)]) == 2
     assert "--presets: unknown preset 'nope'" in capsys.readouterr().err
     assert main(["sweep", "--seeds", "0", "--out", str(tmp_path)]) == 2
-    assert "--seeds: must be in [1, 1,000]" in capsys.readouterr().err
+    assert "--seeds: must be in [1, 1,000]; got 0" in capsys.readouterr().err
     assert main(["sweep", "--minutes", "-1", "--out", str(tmp_path)]) == 2
     with pytest.raises(SystemExit):  # the sweep sets each run's seed itself
         main(["sweep", "--seed", "3"])
