@@ -136,7 +136,9 @@ def grad_gap(oracle: dict, mine: dict) -> float:
     keras, skip = oracle["keras"], oracle["zero_grads"]
     names = [k for k in keras if k.startswith("grad.") and k[5:] not in skip]
     assert len(names) + len(skip) == len([k for k in mine if k.startswith("grad.")]) == 27
-    return max(float(np.abs(keras[k] - mine[k]).max() / np.abs(keras[k]).max()) for k in names)
+    # A gradient that is exactly zero in Keras compares absolutely, not as 0/0.
+    return max(float(np.abs(keras[k] - mine[k]).max() / max(np.abs(keras[k]).max(), 1e-6))
+               for k in names)
 
 
 def update_gap(oracle: dict, mine: dict, tag: str) -> float:

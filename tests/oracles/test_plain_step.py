@@ -34,17 +34,30 @@ def tiny(preset: str):
 
 
 def weights(*modules):
-    return [t.detach().clone() for m in modules for t in m.state_dict().values()
-            if t.is_floating_point()]
+    return {f"{i}.{name}": t.detach().clone() for i, m in enumerate(modules)
+            for name, t in m.state_dict().items() if t.is_floating_point()}
 
 
-SEED_OPEN = pytest.mark.xfail(
-    strict=False, reason="open: after the Keras-semantics merge the seed step differs from "
-    "PlainStep by up to 7.5e-5 in a few near-zero biases (BatchNorm running statistics seen by "
-    "the inference-mode penalty pass, or pass order); the Keras oracle tests cover seed")
+def biases_before_batchnorm(*modules) -> set[str]:
+    """Biases of layers whose output goes straight into BatchNorm.
+
+    BatchNorm in training mode subtracts the batch mean, so such a bias's true gradient is
+    exactly zero; what is computed is float rounding (~1e-7), and Adam, which divides by the
+    gradient's own scale, turns that noise into steps of about the learning rate whose sign
+    depends on the order of float additions. Two correct implementations differ there.
+    """
+    names = set()
+    for i, m in enumerate(modules):
+        for parent_name, parent in m.named_modules():
+            children = list(parent.named_children())
+            for (name, layer), (_, after) in zip(children, children[1:]):
+                if isinstance(after, torch.nn.modules.batchnorm._BatchNorm) and \
+                        getattr(layer, "bias", None) is not None:
+                    names.add(f"{i}.{parent_name + '.' if parent_name else ''}{name}.bias")
+    return names
 
 
-@pytest.mark.parametrize("preset", [pytest.param("seed", marks=SEED_OPEN), "wgan-gp"])
+@pytest.mark.parametrize("preset", ["seed", "wgan-gp"])
 def test_one_project_step_equals_the_plain_step(preset, one_thread):
     cfg = tiny(preset)
     per_step = cfg.train.n_critic
@@ -68,8 +81,15 @@ def test_one_project_step_equals_the_plain_step(preset, one_thread):
         runner.step(order, step * per_step)
         plain(order, step * per_step)
     ours, theirs = weights(ours_g, ours_c), weights(plain_g, plain_c)
-    assert len(ours) == len(theirs) == len(start)
-    moved = max((a - s).abs().max().item() for a, s in zip(ours, start))
+    assert ours.keys() == theirs.keys() == start.keys()
+    moved = max((ours[k] - start[k]).abs().max().item() for k in start)
     assert moved > 1e-4  # the comparison below is not between two untouched networks
-    for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    noise_only = biases_before_batchnorm(G, C)
+    assert bool(noise_only) == (cfg.model.critic_norm == "batch")
+    for name in ours:
+        if name in noise_only:  # bounded by Adam's largest step (lr (1-b1)/sqrt(1-b2)) x 2
+            lr = cfg.train.c_lr if name.startswith("1.") else cfg.train.g_lr
+            assert (ours[name] - theirs[name]).abs().max() <= 2 * 2 * 3.2 * lr, name
+        else:
+            torch.testing.assert_close(ours[name], theirs[name], rtol=1e-5, atol=1e-6,
+                                       msg=lambda m, n=name: f"{n}: {m}")

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import pickletools
 import re
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 from ..errors import CheckpointError
@@ -40,6 +42,10 @@ SAFE_GLOBALS = {
         "Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char", "Byte", "Bool")}
 # Opcodes that build objects from classes without naming them through GLOBAL.
 UNSAFE_OPCODES = {"STACK_GLOBAL", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "EXT1", "EXT2", "EXT4"}
+# zipfile fails on damaged archives in several ways (fuzzing found UnicodeDecodeError in a
+# member name, struct.error in a short header, zlib.error in a compressed member).
+ZIP_FAILURES = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError,
+                struct.error, zlib.error)
 MAX_PICKLE_BYTES = 64 * 2**20  # the pickle holds structure only; tensor data lies beside it
 
 
@@ -59,8 +65,9 @@ def check_pickle(path: Path) -> None:
                                       f"checkpoint's pickle ({pickle_info.file_size} bytes)")
             with archive.open(pickle_info) as f:
                 data = f.read(MAX_PICKLE_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a loadable wganlab checkpoint ({e})") from e
+    except ZIP_FAILURES as e:
+        raise CheckpointError(f"{path}: not a loadable wganlab checkpoint "
+                              f"({type(e).__name__}: {e})") from e
     _check_opcodes(path, pickle_info.filename, data)
 
 
@@ -107,7 +114,7 @@ def _check_members(path: Path, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
 def _check_opcodes(path: Path, member: str, data: bytes) -> None:
     try:
         ops = [(op.name, arg) for op, arg, _ in pickletools.genops(data)]
-    except (ValueError, EOFError) as e:
+    except (ValueError, EOFError, struct.error) as e:
         raise CheckpointError(f"{path}: {member} is not a valid pickle ({e})") from e
     for name, arg in ops:
         if name in UNSAFE_OPCODES or (name == "GLOBAL" and arg not in SAFE_GLOBALS):
