@@ -138,11 +138,6 @@ def test_every_module_has_a_docstring():
     assert not missing
 
 
-# Modules whose public definitions are not all documented yet (they are being reworked on
-# other branches); everything else, and everything `import wganlab` offers, must be.
-UNDOCUMENTED_YET = ("training/", "bench/", "reporting/", "metrics/health.py", "cli/measure.py")
-
-
 def public_definitions(path: Path):
     """(qualified name, node) of every public function, class and method in a file."""
     def walk(body, prefix):
@@ -156,7 +151,6 @@ def public_definitions(path: Path):
 
 def test_public_definitions_have_docstrings():
     missing = [f"{module_name(p)}.{name}" for p in sorted(ROOT.rglob("*.py"))
-               if not str(p.relative_to(ROOT)).startswith(UNDOCUMENTED_YET)
                for name, node in public_definitions(p) if not ast.get_docstring(node)]
     assert not missing
 

@@ -40,16 +40,19 @@ class PlainStep:
         self.c_opt = adam(critic.parameters(), lr=self.t.c_lr, betas=betas, eps=eps)
 
     def real(self, order: torch.Tensor, i: int) -> torch.Tensor:
+        """Real batch i of the epoch order, as floats in [-1, 1]."""
         b = self.t.batch_size
         return self.images[order[i * b:(i + 1) * b]].float() / 127.5 - 1.0
 
     def z(self) -> torch.Tensor:
+        """A batch of z: uniform in [-1, 1] or standard normal, as the recipe says."""
         shape = (self.t.batch_size, self.z_dim)
         if self.t.z_dist == "uniform":
             return torch.rand(shape, device=self.device) * 2 - 1
         return torch.randn(shape, device=self.device)
 
     def penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Mean (||grad C(x)|| - 1)^2 at random interpolates x of real and fake."""
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=self.device)
         x = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
         if self.t.gp_eval_mode:
@@ -59,6 +62,7 @@ class PlainStep:
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
     def critic_loss(self, real, fake) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's loss E[C(fake)] - E[C(real)] + gp_weight * penalty, and the fake scores."""
         # Real first, then fake, as the tutorial: with BatchNorm the order moves the running
         # statistics that an inference-mode penalty pass (preset seed) uses.
         d_real = self.C(real).view(-1)

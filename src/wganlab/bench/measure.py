@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def machine_info(devices: list[str]) -> dict:
+    """CPU, cores, torch threads, versions, OMP_WAIT_POLICY, and the GPU when cuda is benched."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -57,12 +58,14 @@ class _GlobalOnly:
 
 
 def flop_counter() -> FlopCounterMode:
+    """A silent FlopCounterMode that counts only the total (see _GlobalOnly)."""
     counter = FlopCounterMode(display=False)
     counter.mod_tracker = _GlobalOnly()
     return counter
 
 
 def load_average() -> float | None:
+    """The 1-minute load average, to 2 decimals; None where the OS has none."""
     # Other processes on the CPUs distort CPU timings (OpenMP threads spin-wait for
     # descheduled peers); the 1-minute load average says how busy the machine was.
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None

@@ -35,6 +35,7 @@ def top_ops(prof, on_cuda: bool, steps: int, top: int) -> dict:
 
 
 def profile_case(preset: str, batch: int, device_name: str, opts) -> list[dict]:
+    """Top ops per step of each chosen variant that applies, for one preset, batch and device."""
     cfg, G, C, images, order, per_step, device = prepare_case(preset, batch, device_name, opts)
     positions = _positions(len(images), batch, per_step)
     on_cuda = device.type == "cuda"
@@ -57,12 +58,14 @@ def profile_case(preset: str, batch: int, device_name: str, opts) -> list[dict]:
 
 
 def run_profile(opts) -> dict:
+    """Profiles of every device x preset x batch size, as {"profiles": [...]}."""
     cases = [p for d in opts.devices for preset in opts.presets for b in opts.batch_sizes
              for p in profile_case(preset, b, d, opts)]
     return {"profiles": cases}
 
 
 def markdown(report: dict) -> str:
+    """One Markdown table of top ops per profiled case and variant."""
     lines = []
     for p in report["profiles"]:
         lines += [f"### {p['preset']}, {p['device']}, batch {p['batch_size']}, {p['variant']} "

@@ -105,6 +105,7 @@ class Variant:
         self.flops = self.peak = 0
 
     def warm_up(self, positions, order) -> None:
+        """Runs the untimed steps: FLOPs counted in the first, peak memory measured."""
         _sync(self.device)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -174,6 +175,7 @@ def prepare_case(preset: str, batch: int, device_name: str, opts):
 
 
 def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
+    """Times baseline, ours and the chosen variants for one preset, batch size and device."""
     load_start = load_average()
     cfg, G, C, images, order, per_step, device = prepare_case(preset, batch, device_name, opts)
     specs, skipped = [("baseline", None)], {}
@@ -219,6 +221,7 @@ def bench_case(preset: str, batch: int, device_name: str, opts) -> dict:
 
 
 def markdown(report: dict) -> str:
+    """The report as Markdown: the machine, a row per case x variant, per-round ratios."""
     m = report["machine"]
     loads = [c["load_average_1min"][k] for c in report["cases"] for k in ("start", "end")]
     busy = (f" 1-min load average {min(loads):.1f}-{max(loads):.1f} during the run."
@@ -251,6 +254,7 @@ def markdown(report: dict) -> str:
 
 
 def run_bench(opts) -> dict:
+    """Checks the devices, sets torch's CPU threads, then times every device x preset x batch."""
     for d in opts.devices:
         if d == "cuda" and not torch.cuda.is_available():
             raise ConfigError("--devices: cuda asked for, but PyTorch sees no CUDA device")

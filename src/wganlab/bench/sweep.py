@@ -29,6 +29,7 @@ Evaluate = Callable[[Path], dict]  # run directory -> {"fid", "kid_mean", "modes
 
 @dataclasses.dataclass
 class Sweep:
+    """A sweep's settings: presets x seeds, minutes per run, where to write, evaluation size."""
     presets: list[str]
     seeds: list[int]
     minutes: float

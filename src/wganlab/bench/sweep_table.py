@@ -34,6 +34,7 @@ def summarise(equal_time: list[dict], equal_steps: list[dict], presets: list[str
 
 
 def cell(stats: dict, fmt: str) -> str:
+    """The cell text: mean ± std over seeds (the mean alone for one seed, n/a for none)."""
     if stats["mean"] is None:
         return "n/a"
     text = fmt.format(stats["mean"])

@@ -117,6 +117,7 @@ def table(ours: list[dict], info: dict) -> str:
 
 
 def curve_figure(rows: list[dict], ours: list[dict], steps_per_epoch: int, path: Path) -> None:
+    """Draws to path this run's loss per iteration, and its epoch means beside the book's."""
     book = book_epochs()
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     steps = [r["step"] for r in rows]

@@ -16,6 +16,7 @@ from .flags import MAX_IMAGES, MAX_SEED, add_config_flags, in_range, overrides_f
 
 
 def register_evaluate(sub) -> None:
+    """Add `wganlab evaluate`, `train-evaluator` and `compare` to the command's subparsers."""
     p = sub.add_parser("evaluate", help="FID, KID, precision/recall, coverage with provenance")
     p.add_argument("run", nargs="?", help="run directory, checkpoint or .safetensors export")
     p.add_argument("--real", metavar="DATASET", help="the floor: training vs test split")
@@ -44,6 +45,7 @@ def register_evaluate(sub) -> None:
 
 
 def add_weights_flag(p) -> None:
+    """Add --weights: the generator's EMA weights (default) or its raw ones."""
     p.add_argument("--weights", default="ema", choices=["ema", "raw"],
                    help="the generator's EMA weights (default; the raw ones where a run has "
                         "no EMA) or its raw weights")
@@ -108,6 +110,7 @@ def _cmd_compare(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    """wganlab bench: fill in defaults, check the flags, then time (or --profile) and write."""
     import torch
 
     from ..bench.speed import DEFAULTS, QUICK, markdown, pick_variants, run_bench
@@ -166,6 +169,7 @@ def _check_bench_configs(args) -> None:
 
 
 def register_bench(sub) -> None:
+    """Add `wganlab bench` to the command's subparsers."""
     p = sub.add_parser("bench", help="time the training step against a plain PyTorch step")
     p.add_argument("--presets", nargs="+", help="default: seed wgan-gp")
     p.add_argument("--batch-sizes", nargs="+", type=int, help="default: 128 1024")
@@ -196,6 +200,7 @@ def register_bench(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    """wganlab report: write a run's report.html."""
     from ..reporting.report import write_report
 
     print(f"Wrote {write_report(args.run, args.out)}")
@@ -203,6 +208,7 @@ def cmd_report(args) -> int:
 
 
 def register_report(sub) -> None:
+    """Add `wganlab report` to the command's subparsers."""
     p = sub.add_parser("report", help="write RUN/report.html: curves, samples, health, metrics")
     p.add_argument("run", help="run directory")
     p.add_argument("--out", help="where to write the HTML (default RUN/report.html)")
@@ -221,6 +227,7 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_sweep(args) -> int:
+    """wganlab sweep: check the flags and every preset's config, then run the sweep."""
     from ..bench.sweep import Sweep, run_config, run_sweep
 
     in_range(args.seeds, "--seeds", 1, 1000)
@@ -238,6 +245,7 @@ def cmd_sweep(args) -> int:
 
 
 def register_sweep(sub) -> None:
+    """Add `wganlab sweep` to the command's subparsers."""
     # No abbreviations: --seed would otherwise quietly mean --seeds.
     p = sub.add_parser("sweep", allow_abbrev=False,
                        help="train presets x seeds for equal wall time and compare FID, KID "

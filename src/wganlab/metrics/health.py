@@ -36,6 +36,7 @@ NON_METRIC = {"step", "epoch", "time", "flag", "hint"}
 
 @dataclass(frozen=True)
 class Flag:
+    """A raised flag: which rule, the step it fired at, and a hint on what to try."""
     name: str
     step: int
     hint: str
@@ -51,6 +52,7 @@ class Flag:
 
 @dataclass(frozen=True)
 class Stream:
+    """What the rules read: training rows, evaluation rows and the critic's bound."""
     rows: Sequence[dict]  # training rows, oldest first
     evals: Sequence[dict] = ()  # evaluation rows (fid, modes_covered, ...), oldest first
     w_bound: float = math.inf  # the largest E[D(real)] - E[D(fake)] of a 1-Lipschitz critic
@@ -87,6 +89,7 @@ def _series(rows: Sequence[dict], key: str) -> list[tuple[int, float]]:
 # The rules.
 
 def non_finite(s: Stream) -> Flag | None:
+    """Flags the first training row with a NaN or Inf metric."""
     for row in s.rows:
         bad = sorted(k for k, v in row.items() if k not in NON_METRIC and _non_finite(v))
         if bad:
@@ -98,6 +101,7 @@ def non_finite(s: Stream) -> Flag | None:
 
 
 def critic_runaway(s: Stream) -> Flag | None:
+    """Flags a recent median |Wasserstein estimate| beyond what a 1-Lipschitz critic can reach."""
     recent = _series(s.rows, "wasserstein")[-RECENT:]
     finite = [abs(v) for _, v in recent if math.isfinite(v)]
     if len(finite) < RECENT // 2 or (level := statistics.median(finite)) <= s.w_bound:
@@ -112,6 +116,7 @@ def critic_runaway(s: Stream) -> Flag | None:
 
 
 def penalty_not_holding(s: Stream) -> Flag | None:
+    """Flags a recent median gradient norm at the interpolates more than GP_TOLERANCE from 1."""
     norms = [(step, v) for step, v in _series(s.rows, "gp_norm_mean") if step > GP_WARMUP]
     if len(norms) < GP_WINDOW:
         return None
@@ -129,6 +134,7 @@ def penalty_not_holding(s: Stream) -> Flag | None:
 
 
 def stalled(s: Stream) -> Flag | None:
+    """Flags both losses flat (range under STALL_RELATIVE of their size) for STALL_WINDOW steps."""
     flat = []
     for key in ("g_loss", "d_loss"):
         values = [v for _, v in _series(s.rows, key)[-STALL_WINDOW:]]
@@ -147,6 +153,7 @@ def stalled(s: Stream) -> Flag | None:
 
 
 def collapse(s: Stream) -> Flag | None:
+    """Flags mode collapse: class coverage that fell and stayed down, or near-identical samples."""
     covered = _series(s.evals, "modes_covered")
     if len(covered) > COVERAGE_READINGS:
         # Early evaluations swing by a class or two: the drop must hold for several readings.
@@ -178,6 +185,7 @@ def check(stream: Stream, rules=RULES) -> list[Flag]:
 
 
 def is_eval_row(row: dict) -> bool:
+    """Whether a metrics row is an evaluation (FID or class coverage)."""
     return "flag" not in row and "g_loss" not in row and (
         "fid" in row or "modes_covered" in row)
 
@@ -199,6 +207,7 @@ class HealthMonitor:
         return cls(lipschitz_bound(image_shape), seen)
 
     def observe(self, rows: Iterable[dict]) -> list[Flag]:
+        """Takes in new rows; returns the flags raised for the first time."""
         for row in rows:
             if "g_loss" in row:
                 self.rows.append(row)
@@ -228,6 +237,7 @@ def read_rows(path: str | Path) -> list[dict]:
 
 
 def logged_flags(rows: Iterable[dict]) -> list[Flag]:
+    """The flags recorded in metrics rows (the rows with a "flag" key)."""
     return [Flag(r["flag"], int(r.get("step", 0)), str(r.get("hint", "")))
             for r in rows if "flag" in r]
 

@@ -37,6 +37,7 @@ def _save(fig) -> bytes:
 
 
 def learning_curve_png(rows: list[dict], steps_per_epoch: int) -> bytes | None:
+    """The learning curve as PNG bytes; None when no row has both losses."""
     rows = [r for r in rows if "g_loss" in r and "d_loss" in r]
     if not rows:
         return None
@@ -44,6 +45,7 @@ def learning_curve_png(rows: list[dict], steps_per_epoch: int) -> bytes | None:
 
 
 def samples_by_epoch_png(run_dir: Path, image_shape) -> bytes | None:
+    """The samples-by-epoch figure as PNG bytes; None when the run saved no epoch grids."""
     return _rendered(lambda f: plots.samples_by_epoch(run_dir, tuple(image_shape), f))
 
 

@@ -18,6 +18,7 @@ EPOCH_PNG = re.compile(r"^epoch-(\d{3,})\.png$")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
+    """The training rows (those with g_loss) of run_dir/metrics.jsonl; [] when it is missing."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []

@@ -82,6 +82,7 @@ def eval_table(result) -> str:
 
 
 def config_table(cfg: dict) -> str:
+    """The config as an HTML table, one row per section and field."""
     rows = [{"section": section, "field": name, "value": value}
             for section, values in cfg.items() if isinstance(values, dict)
             for name, value in values.items()]
@@ -89,6 +90,7 @@ def config_table(cfg: dict) -> str:
 
 
 def flags_section(flags: list[Flag], found_later: set[str]) -> str:
+    """The health flags as HTML, marking those found only when the report was written."""
     if not flags:
         return '<p>No health flags were raised.</p>'
     rows = []

@@ -49,6 +49,7 @@ class Shard:
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0, the process that writes files and logs."""
         return self.rank == 0
 
     def local(self, n: int) -> int:
@@ -76,6 +77,7 @@ def world_from_env() -> tuple[int, int, int]:
 
 
 def backend_for(device: torch.device) -> str:
+    """The process-group backend for a device: NCCL on CUDA, else Gloo."""
     return "nccl" if device.type == "cuda" else "gloo"
 
 
@@ -100,6 +102,7 @@ def setup(device_name: str) -> tuple[Shard, torch.device]:
 
 
 def teardown(shard: Shard) -> None:
+    """With several processes: wait for every rank, then leave the process group."""
     if shard.world > 1 and dist.is_initialized():
         # No rank leaves before rank 0 has saved: torchrun stops the others when one exits.
         try:
@@ -110,6 +113,7 @@ def teardown(shard: Shard) -> None:
 
 
 def check_batch(batch_size: int, shard: Shard) -> None:
+    """Refuse a batch size that does not split evenly over ranks or gives a rank under 2 images."""
     if batch_size % shard.world:
         raise ConfigError(f"--batch-size: {batch_size} does not split evenly over "
                           f"{shard.world} processes")

@@ -62,6 +62,7 @@ class GeneratorEMA:
 
     @property
     def count(self) -> int:
+        """Updates folded in so far (k); reads the counter from the device."""
         return int(self.averaged.n_averaged)
 
     @torch.no_grad()
@@ -79,6 +80,7 @@ class GeneratorEMA:
         return {"decay": self.decay, "averaged": self.averaged.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Loads state_dict()'s weights, buffers and count in place; the decay stays as set."""
         # In place, so the lists update() holds keep pointing at the live tensors.
         self.averaged.load_state_dict(state["averaged"])
 

@@ -122,6 +122,7 @@ class StaticStep:
         self.last_real: torch.Tensor | None = None  # in a graph: a buffer each replay refills
 
     def load(self, order: torch.Tensor, first: int) -> None:
+        """Fills the index buffer with the step's batches from batch `first` of `order`."""
         b = self.t.batch_size
         check_batches(order, first, self.n_batches, b)
         self.idx.copy_(order[first * b:(first + self.n_batches) * b], non_blocking=True)
@@ -232,9 +233,11 @@ class GraphStep:
 
     @property
     def last_real(self) -> torch.Tensor | None:
+        """The real batch of the last step's generator update."""
         return (self.eager or self.static).last_real
 
     def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
+        """One step from batch `first`: eager warm-up, then graph replays; the values to log."""
         if self.eager is not None:
             return self.eager.step(order, first)
         self.static.load(order, first)

@@ -106,6 +106,7 @@ def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
 
 
 def layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    """x in channels-last memory format when `channels_last`, else x unchanged."""
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 

@@ -30,6 +30,7 @@ class StepLog:
         self.pending: list[tuple[dict, dict]] = []
 
     def add(self, meta: dict, terms: dict[str, torch.Tensor]) -> None:
+        """Queue one step's row fields and device values until the next flush."""
         self.pending.append((meta, terms))
 
     def flush(self, step: int) -> tuple[list[dict], int]:
@@ -56,10 +57,12 @@ class StepLog:
         return rows, skipped
 
     def write(self, row: dict) -> None:
+        """Append a row to metrics.jsonl (rank 0 only)."""
         if self.file is not None:
             self.file.write(row)
 
     def close(self) -> None:
+        """Close metrics.jsonl (rank 0 only)."""
         if self.file is not None:
             self.file.close()
 
@@ -72,6 +75,7 @@ class HealthWatch:
         self.monitor = health.HealthMonitor.for_run(log.file.path, image_shape)
 
     def on_rows(self, rows: list[dict]) -> None:
+        """Run the rules over new rows; log and print each new kind of flag."""
         for flag in self.monitor.observe(rows):
             self.log.write(flag.row())
             self.say(flag.line())
@@ -91,15 +95,18 @@ class TensorBoardScalars:
         self.writer = SummaryWriter(str(out / "tensorboard"))
 
     def on_rows(self, rows: list[dict]) -> None:
+        """Write each row's KEYS as scalars at its step."""
         for row in rows:
             for k in self.KEYS:
                 if k in row:
                     self.writer.add_scalar(f"train/{k}", row[k], row["step"])
 
     def add_image(self, images, step: int) -> None:
+        """Write a sample grid (height x width x channels) at `step`."""
         self.writer.add_image("samples", images, step, dataformats="HWC")
 
     def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
         self.writer.close()
 
 

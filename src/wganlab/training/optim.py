@@ -32,6 +32,7 @@ class KerasAdam(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        """One update of every parameter with a gradient; returns the closure's loss."""
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -61,6 +62,7 @@ class KerasAdam(torch.optim.Optimizer):
 
 
 def make_optimizer(cfg: Config, params, lr: float) -> torch.optim.Optimizer:
+    """The config's optimizer over params at rate lr: RMSprop, or torch's or Keras's Adam."""
     t = cfg.train
     if t.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)

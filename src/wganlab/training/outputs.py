@@ -24,6 +24,7 @@ class SampleGrids:
         self.out, self.tensorboard = out, tensorboard
 
     def images(self, state: TrainState) -> torch.Tensor:
+        """The fixed z through the sampling generator in inference mode, as uint8 images."""
         generator = state.sampler  # the EMA generator when the run keeps one
         was_training = generator.training
         generator.eval()
@@ -33,6 +34,7 @@ class SampleGrids:
         return images
 
     def save(self, state: TrainState, epoch: int) -> None:
+        """Write samples/epoch-NNN.png (and the grid to TensorBoard when on)."""
         images = self.images(state)
         png = grid_png(images)
         if self.tensorboard is not None:
@@ -52,6 +54,7 @@ class Checkpoints:
         return bool(self.every) and step % self.every == 0
 
     def save(self, state: TrainState, training_seconds: float) -> None:
+        """Save the full training state at this step, then keep the newest --keep-last."""
         saved = state.to_checkpoint(self.cfg, self.per_epoch, training_seconds)
         checkpoint.save(saved, checkpoint.checkpoint_path(self.out, state.step))
         checkpoint.prune(self.out, self.keep_last)
@@ -65,9 +68,11 @@ class EpochSummary:
         self.rows: list[dict] = []
 
     def on_rows(self, rows: list[dict]) -> None:
+        """Collect the epoch's training rows for its line."""
         self.rows += rows
 
     def end_epoch(self, epoch: int, training_seconds: float) -> None:
+        """Print the epoch's line (when it logged rows) and redraw the figures."""
         if self.rows:
             self.say(epoch_line(epoch, training_seconds, self.rows))
         self.rows = []
@@ -100,10 +105,12 @@ class Evaluation:
                      if '"eval": true' in line] if self.every else []
 
     def due(self, step: int) -> bool:
+        """Every --eval-every steps (never when it is 0)."""
         return bool(self.every) and step % self.every == 0
 
     @property
     def last(self) -> dict | None:
+        """The newest evaluation row, or None before the first."""
         return self.rows[-1] if self.rows else None
 
     def run(self, state: TrainState, per_epoch: int, training_seconds: float) -> float:

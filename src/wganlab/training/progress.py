@@ -29,6 +29,7 @@ class Progress:
         self.step = step
 
     def advance(self, step: int) -> None:
+        """Move the bar after a step: by one step, or by time to the seconds spent."""
         self.step = step
         if self.by_time:
             self.bar.update(max(0, min(int(self.clock.this_process()), self.bar.total)
@@ -38,6 +39,7 @@ class Progress:
             self.bar.update(1)
 
     def on_rows(self, rows: list[dict]) -> None:
+        """Show the newest row's losses beside the bar."""
         if rows:
             self.losses = f"G {rows[-1]['g_loss']:.3g} D {rows[-1]['d_loss']:.3g}"
             self._postfix(refresh=True)
@@ -52,7 +54,9 @@ class Progress:
         self.bar.set_postfix_str(" | ".join(parts), refresh=refresh)
 
     def say(self, line: str) -> None:
+        """Print a line above the bar."""
         self.bar.write(line)
 
     def close(self) -> None:
+        """Close the bar."""
         self.bar.close()

@@ -24,6 +24,7 @@ ASIDE = "damaged"  # checkpoints/damaged/: kept for the user, never loaded or pr
 
 @dataclass
 class ResumePoint:
+    """The checkpoint a resume starts from, its loaded state, and what was moved aside."""
     path: Path
     state: dict
     kept_aside: list[str] = field(default_factory=list)  # one line per thing moved aside

@@ -54,6 +54,7 @@ class EagerStep:
         return kernels.layout(real, self.speed.channels_last)
 
     def z(self) -> torch.Tensor:
+        """This rank's slice of a global batch of z from the shared noise stream."""
         z = sample_z(self.t.batch_size, self.cfg.model.z_dim, self.t.z_dist, self.noise,
                      self.device)
         return self.shard.take(z)
@@ -74,6 +75,7 @@ class EagerStep:
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
+        """One generator step from batch `first` of `order`; returns the values to log."""
         t, G, C, concat = self.t, self.generator, self.critic, self.speed.concat_critic
         # Refuse a step that would run out of data before it changes anything.
         fast.check_batches(order, first, 1 if t.shared_step else t.n_critic, t.batch_size)

@@ -32,6 +32,7 @@ class StopSignals:
 
     @property
     def exit_code(self) -> int | None:
+        """130 after SIGINT, 143 after SIGTERM; None before either arrives."""
         return None if self.received is None else self.CODES[self.received]
 
     def __enter__(self):
@@ -75,12 +76,14 @@ class MetricsLog:
         self.file = open(self.path, "a", buffering=1)
 
     def write(self, row: dict) -> None:
+        """Append a row as one JSON line; tensors become numbers, NaN and Inf strings."""
         try:
             self.file.write(json.dumps({k: _plain(v) for k, v in row.items()}) + "\n")
         except OSError as e:  # a full disk: say which file
             raise OSError(e.errno, f"could not write {self.path}: {e.strerror or e}") from e
 
     def close(self) -> None:
+        """Close metrics.jsonl."""
         self.file.close()
 
 
@@ -93,9 +96,11 @@ class Clock:
         self.start, self.started, self.minutes = now - elapsed_before, now, minutes
 
     def training_seconds(self) -> float:
+        """Training seconds so far, earlier processes of a resumed run included."""
         return time.time() - self.start
 
     def this_process(self) -> float:
+        """Training seconds in this process (what --minutes limits)."""
         return time.time() - self.started
 
     def pause(self, seconds: float) -> None:
@@ -104,4 +109,5 @@ class Clock:
         self.started += seconds
 
     def out_of_time(self) -> bool:
+        """Whether this process has spent its --minutes."""
         return self.minutes is not None and self.this_process() >= self.minutes * 60

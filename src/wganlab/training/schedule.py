@@ -30,6 +30,7 @@ def check_data_fits(n_images: int, cfg: Config) -> None:
 
 
 def planned_steps(cfg: Config, per_epoch: int) -> int | None:
+    """Generator steps: --steps, else --epochs, else None with --minutes, else 100 epochs."""
     t = cfg.train
     if t.steps is not None:
         return t.steps

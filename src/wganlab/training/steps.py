@@ -145,6 +145,7 @@ def clip_weights(critic: nn.Module, bound: float) -> torch.Tensor:
 
 def critic_update(t, generator, critic, opt, real, z, rng, on_nan,
                   concat: bool = False) -> tuple[dict, bool]:
+    """One critic update on real vs G(z), then --clip; returns the terms and whether it stepped."""
     with torch.no_grad():
         fake = generator(z)
     loss, terms = critic_terms(t, critic, real, fake, rng, concat)
@@ -160,6 +161,7 @@ def critic_update(t, generator, critic, opt, real, z, rng, on_nan,
 
 
 def generator_update(t, generator, critic, opt, z, real, on_nan) -> tuple[dict, bool]:
+    """One generator update on G(z); returns the terms and whether it stepped."""
     loss, terms = generator_terms(t, critic, generator(z), real)
     params = [p for p in generator.parameters() if p.requires_grad]
     opt.zero_grad(set_to_none=True)
