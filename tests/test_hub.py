@@ -122,3 +122,21 @@ def test_push_to_hub_uploads_the_folder(run, tmp_path, monkeypatch, capsys):
     assert "hf://me/gan" in capsys.readouterr().out
     assert main(["export", str(run), "--out", str(tmp_path / "x.safetensors"),
                  "--push-to-hub", "me/gan"]) == 2
+
+
+def test_export_never_overwrites_a_folder_of_other_files(run, tmp_path, capsys):
+    """`export RUN --out .` inside a project would replace its README.md and config.json."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("my project")
+    (project / "config.json").write_text("{}")
+    assert main(["export", str(run), "--out", str(project)]) == 4
+    assert "--out" in capsys.readouterr().err
+    assert (project / "README.md").read_text() == "my project"
+    assert sorted(p.name for p in project.iterdir()) == ["README.md", "config.json"]
+    # A folder holding an earlier export is replaced, as is an empty one.
+    again = tmp_path / "again"
+    assert main(["export", str(run), "--out", str(again)]) == 0
+    assert main(["export", str(run), "--out", str(again)]) == 0
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(run), "--out", str(tmp_path / "empty")]) == 0

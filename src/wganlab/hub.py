@@ -30,6 +30,10 @@ def export_folder(source: str | Path, out: str | Path, checkpoint_path=None,
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / EXPORT_WEIGHTS).is_file():
+        # Its README.md and config.json would be replaced: a user's own files, perhaps.
+        raise CheckpointError(f"--out {out}: a folder that holds other files and no earlier "
+                              f"export ({EXPORT_WEIGHTS}); give a new or empty folder")
     generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
     weights = save_export(generator, cfg, info, out / EXPORT_WEIGHTS)
     write_json(out / CONFIG_FILE, cfg.to_dict())

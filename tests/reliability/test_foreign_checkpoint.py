@@ -81,3 +81,10 @@ def test_which_fields_count():
     found = differences(saved, cfg)
     assert [f.split(":")[0] for f in found] == ["model.z_dim", "train.c_lr", "run.dataset"]
     assert found[1] == "train.c_lr: 1.0 there, 0.0001 here"
+
+
+def test_init_from_a_missing_file_is_named_before_anything_runs(tmp_path, cli):
+    missing = tmp_path / "nowhere.pt"
+    code, _, err = cli("train", "--dry-run", "--init-from", missing, "--out", tmp_path / "x")
+    assert code == 2 and f"--init-from: {missing}: no such checkpoint file" in err, err
+    assert not (tmp_path / "x").exists()

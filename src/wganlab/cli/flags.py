@@ -104,6 +104,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[C.Config, bool | str]:
     resume = getattr(args, "resume", None)
     if resume not in (None, "latest") and not Path(resume).is_file():
         raise ConfigError(f"--resume: {resume}: no such checkpoint file")
+    init_from = getattr(args, "init_from", None)
+    if init_from is not None and not Path(init_from).is_file():
+        raise ConfigError(f"--init-from: {init_from}: no such checkpoint file")
     if resume is not None:
         out = Path(overrides.get("run", {}).get("out") or _checkpoint_run_dir(resume))
         saved = out / "config.json"
