@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fastrun import Run, setup
-from wganlab.base.device import same_device
+from wganlab.base.device import pick_device, same_device
+from wganlab.errors import ConfigError
 from wganlab.training.runner import EagerStep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -66,3 +67,17 @@ def test_batches_past_the_data_are_refused_by_name(preset):
         eager.batch(run.order, 33)
     with pytest.raises(IndexError, match="batch -1"):
         eager.batch(run.order, -1)
+
+
+@pytest.mark.parametrize("cuda, mps, want", [(True, True, "cuda"), (False, True, "mps"),
+                                             (False, False, "cpu")])
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, want):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert pick_device("auto") == torch.device(want)
+    assert pick_device("cpu") == torch.device("cpu")
+    if cuda:
+        assert pick_device("cuda:1") == torch.device("cuda", 1)
+    else:
+        with pytest.raises(ConfigError, match="--device: cuda asked for"):
+            pick_device("cuda")

@@ -11,11 +11,53 @@ From a notebook:
 a Config to start from. The command line (`wganlab --help`) calls the same functions.
 """
 
-from .api import evaluate_images, evaluate_run, export, load_dataset, load_generator, sample, train
-from .config import Config, ModelConfig, RunConfig, TrainConfig, get_preset
-from .losses import critic_wasserstein, generator_wasserstein, gradient_penalty
-from .models import Critic, Generator, build_models
+from typing import TYPE_CHECKING
+
 from .version import __version__
+
+# Where each public name lives. They are imported on first use (PEP 562), so that the
+# command starts without loading PyTorch twice over and Ctrl-C during start-up can be caught
+# (wganlab/__main__.py).
+_HOMES = {
+    "Config": "config", "ModelConfig": "config", "RunConfig": "config",
+    "TrainConfig": "config", "get_preset": "config",
+    "train": "api", "load_dataset": "api", "load_generator": "api", "sample": "api",
+    "evaluate_images": "api", "evaluate_run": "api", "export": "api",
+    "Generator": "models", "Critic": "models", "build_models": "models",
+    "critic_wasserstein": "losses", "generator_wasserstein": "losses",
+    "gradient_penalty": "losses",
+}
+
+if TYPE_CHECKING:
+    from .api import (
+        evaluate_images,
+        evaluate_run,
+        export,
+        load_dataset,
+        load_generator,
+        sample,
+        train,
+    )
+    from .config import Config, ModelConfig, RunConfig, TrainConfig, get_preset
+    from .losses import critic_wasserstein, generator_wasserstein, gradient_penalty
+    from .models import Critic, Generator, build_models
+
+
+def __getattr__(name: str):
+    """Import a public name's module on first use."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'wganlab' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included."""
+    return sorted(set(globals()) | set(_HOMES))
+
 
 __all__ = [
     "__version__",

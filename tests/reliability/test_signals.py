@@ -4,8 +4,11 @@ Each test runs `python -m wganlab train` as a real process and signals it once i
 few steps (--log-every 1 writes a metrics row per step).
 """
 
+import os
 import signal
+import sys
 import threading
+import time
 
 import pytest
 
@@ -91,3 +94,35 @@ def test_second_sigint_stops_at_once(tmp_path):
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
     for path in checkpoint.list_checkpoints(run):
         checkpoint.load(path)
+
+
+class CtrlCDuringImport:
+    """A meta-path finder that presses Ctrl-C when the CLI module starts importing, then lets
+    the import go on: as a user's Ctrl-C lands while PyTorch loads (seconds)."""
+
+    def __init__(self, swallow: bool):
+        self.swallow = swallow  # some libraries' catch-alls eat a KeyboardInterrupt
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "wganlab.cli.main":
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here
+            except KeyboardInterrupt:
+                if not self.swallow:
+                    raise
+        return None
+
+
+@pytest.mark.parametrize("swallow", [False, True])
+def test_ctrl_c_while_the_command_starts_is_one_line(monkeypatch, capsys, swallow):
+    from wganlab.__main__ import run
+
+    for name in [m for m in sys.modules if m.startswith("wganlab.cli")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [CtrlCDuringImport(swallow), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["wganlab", "summary"])
+    assert run() == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "wganlab: interrupted"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -11,7 +11,8 @@ the first member. So we accept only the layout torch.save writes, checked from b
 - it ends with the end-of-central-directory record, with no comment after it;
 - every member sits in one top-level folder, under a name torch.save writes, and no two
   names differ only in case;
-- the one pickle, FOLDER/data.pkl, names only the globals our checkpoints use.
+- the one pickle, FOLDER/data.pkl, names only the globals our checkpoints use;
+- every member matches the CRC-32 stored with it (torch does not check them on load).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ def check_pickle(path: Path) -> None:
                                       f"checkpoint's pickle ({pickle_info.file_size} bytes)")
             with archive.open(pickle_info) as f:
                 data = f.read(MAX_PICKLE_BYTES + 1)
+            _check_crcs(path, archive)
+    except CheckpointError:
+        raise  # already says what is wrong (a ValueError, like some zip failures)
     except ZIP_FAILURES as e:
         raise CheckpointError(f"{path}: not a loadable wganlab checkpoint "
                               f"({type(e).__name__}: {e})") from e
@@ -109,6 +113,19 @@ def _check_members(path: Path, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     if f"{folder}/data.pkl".lower() not in lower:
         raise CheckpointError(f"{path}: not a wganlab checkpoint (no {folder}/data.pkl)")
     return archive.getinfo(f"{folder}/data.pkl")
+
+
+def _check_crcs(path: Path, archive: zipfile.ZipFile) -> None:
+    """Every member against the CRC-32 torch.save stored: torch itself does not check them,
+    so a flipped bit in the tensor data would load as silently different weights."""
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as f:
+                while f.read(1 << 20):
+                    pass
+        except zipfile.BadZipFile as e:
+            raise CheckpointError(f"{path}: damaged: {info.filename} does not match the "
+                                  f"checksum written with it ({e})") from e
 
 
 def _check_opcodes(path: Path, member: str, data: bytes) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
+
+# The names atomic_write's temporary files get: mkstemp's 8 random characters between them.
+TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -75,3 +79,16 @@ def atomic_write(path: str | Path, write) -> Path:
 def write_json(path: str | Path, obj) -> Path:
     """`obj` as indented JSON, written atomically."""
     return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporary files that writers killed mid-write left in `folder`.
+
+    Only for a folder whose lock the caller holds: then no other writer is mid-write there.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.tmp"):
+        if TEMPORARY.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

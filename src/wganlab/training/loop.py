@@ -16,7 +16,7 @@ import torch
 
 from ..base import checkpoint
 from ..base.device import seed_everything
-from ..base.files import write_json
+from ..base.files import remove_temporaries, write_json
 from ..base.lock import RunLock
 from ..config import Config, validate
 from ..data import Dataset, load_dataset
@@ -248,6 +248,8 @@ def _prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
                           "or choose another --out")
     (out / "samples").mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
+    for folder in (out, out / "samples", out / "checkpoints"):
+        remove_temporaries(folder)  # left by a process killed mid-write; we hold the lock
 
 
 def _check_blocks(cfg: Config) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from ..base.files import atomic_write
+
 
 class StopSignals:
     """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops now."""
@@ -72,7 +74,9 @@ class MetricsLog:
                     continue
                 if row.get("step", 0) <= truncate_after_step:
                     keep.append(line)
-            self.path.write_text("".join(k + "\n" for k in keep))
+            # Atomically: a kill or a full disk mid-rewrite must not cost the kept rows.
+            text = "".join(k + "\n" for k in keep).encode()
+            atomic_write(self.path, lambda f: f.write(text))
         self.file = open(self.path, "a", buffering=1)
 
     def write(self, row: dict) -> None:
