@@ -11,7 +11,7 @@ strace kills the process at the Nth write, rename or fsync system call (N drawn 
 run) or makes a system call fail; real signals; a real tmpfs that fills up or is mounted
 read-only; a second writer; a rank of a torchrun job killed. Needs root (mount) and strace.
 
-    python audit/faults.py [--out DIR] [--seed 0] [--only NAME]
+    python audit/faults.py [--out DIR] [--seed 0]
 
 Prints one line per fault and a tally; writes DIR/faults.json.
 """
@@ -55,13 +55,20 @@ def strace(argv: list[str], calls: str, action: str) -> list[str]:
             "-e", f"inject={calls}:{action}", *argv]
 
 
+def default_sigint() -> None:
+    """SIGINT as from a terminal, even if this pass was started in the background (where a
+    shell ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=default_sigint)
 
 
 def spawn(argv: list[str]) -> subprocess.Popen:
     return subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -439,7 +446,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("/tmp/wganlab-faults"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default="", help="run only faults whose name contains this")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     audit = Pass(args.out, args.seed)

@@ -21,6 +21,8 @@ def run() -> int:
         if len(interrupts) > 1:  # asked twice: stop at once
             raise KeyboardInterrupt
 
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        note = signal.SIG_IGN  # started with SIGINT ignored: it stays so (see StopSignals)
     previous = signal.signal(signal.SIGINT, note)
     try:
         from .cli.main import main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,7 +42,14 @@ def spawn(argv: list[str], cwd: Path, python_code: str | None = None,
     """`python -m wganlab ARGV` (or `python -c CODE ARGV`) as a separate process."""
     head = ["-c", python_code] if python_code else ["-m", "wganlab"]
     return subprocess.Popen([sys.executable, *head, *argv], cwd=cwd, env=child_env(**env),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+
+
+def default_sigint() -> None:
+    """In the child: SIGINT as a terminal gives it, even when the tests themselves were
+    started with SIGINT ignored (a background job of a script), which a child inherits."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedProcess:

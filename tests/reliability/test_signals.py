@@ -6,6 +6,7 @@ few steps (--log-every 1 writes a metrics row per step).
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from wganlab.base import checkpoint
 from .conftest import REFERENCE_STEPS
 from .runs import (
     assert_same_state,
+    child_env,
     compare_rows,
     count_loss_rows,
     finish,
@@ -126,3 +128,24 @@ def test_ctrl_c_while_the_command_starts_is_one_line(monkeypatch, capsys, swallo
     err = capsys.readouterr().err
     assert err.strip() == "wganlab: interrupted"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_sigint_ignored_at_start_stays_ignored(tmp_path):
+    """As for a script's background job (`wganlab train ... &`): the shell ignores SIGINT for
+    it, Python keeps that, and so does the run; SIGTERM still stops it cleanly."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "wganlab",
+                             *train_argv("wgan-gp", run, FOREVER, "--log-every", 1)],
+                            cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    time.sleep(0.5)  # while it starts
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: count_loss_rows(run) >= 3, 240, "3 logged steps", proc)
+    proc.send_signal(signal.SIGINT)
+    seen = count_loss_rows(run)
+    wait_for(lambda: count_loss_rows(run) >= seen + 3, 240, "3 more steps", proc)
+    proc.send_signal(signal.SIGTERM)
+    done = finish(proc, timeout=120)
+    assert done.returncode == 143, done.stderr
+    assert "SIGINT" not in done.stderr and "interrupted" not in done.stderr

@@ -15,7 +15,9 @@ from ..base.files import atomic_write
 
 
 class StopSignals:
-    """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops now."""
+    """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops now.
+
+    A SIGINT ignored when the process started stays ignored."""
 
     CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -39,6 +41,10 @@ class StopSignals:
 
     def __enter__(self):
         for sig in self.CODES:
+            if sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN:
+                # Started with SIGINT ignored (a script's background job, as Python itself
+                # honours at start-up): the user's shell chose that; SIGTERM still stops us.
+                continue
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: leave signals alone
