@@ -43,7 +43,8 @@ def start_and_signal(tmp_path, sig):
     return run, logged, finish(proc, timeout=120)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130),
+                                       (signal.SIGHUP, 129)])
 def test_signal_saves_after_the_current_step(tmp_path, sig, code, reference, cli):
     run, logged, done = start_and_signal(tmp_path, sig)
     assert done.returncode == code, done.stderr

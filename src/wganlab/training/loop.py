@@ -44,7 +44,7 @@ class TrainResult:
 
     run_dir: Path
     step: int
-    exit_code: int = 0  # 0, or 130/143 when a signal stopped it
+    exit_code: int = 0  # 0, or 130/143/129 when a signal stopped it
     skipped_steps: int = 0
     last_eval: dict | None = None  # the last --eval-every row (fid, kid_mean, ...), if any
 

@@ -15,11 +15,12 @@ from ..base.files import atomic_write
 
 
 class StopSignals:
-    """SIGINT/SIGTERM ask the loop to stop after the current step; a second SIGINT stops now.
+    """SIGINT/SIGTERM/SIGHUP ask the loop to stop after the current step and save; a second
+    SIGINT stops now. A signal ignored when the process started stays ignored."""
 
-    A SIGINT ignored when the process started stays ignored."""
-
-    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+    # SIGHUP: the terminal or ssh session closed; saving beats losing the steps since the
+    # last checkpoint.
+    CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
     def __init__(self):
         self.received: int | None = None
@@ -36,14 +37,14 @@ class StopSignals:
 
     @property
     def exit_code(self) -> int | None:
-        """130 after SIGINT, 143 after SIGTERM; None before either arrives."""
+        """130 after SIGINT, 143 after SIGTERM, 129 after SIGHUP; None before any arrives."""
         return None if self.received is None else self.CODES[self.received]
 
     def __enter__(self):
         for sig in self.CODES:
-            if sig == signal.SIGINT and signal.getsignal(sig) == signal.SIG_IGN:
-                # Started with SIGINT ignored (a script's background job, as Python itself
-                # honours at start-up): the user's shell chose that; SIGTERM still stops us.
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                # Ignored when we started (SIGINT for a script's background job, SIGHUP under
+                # nohup): the user's shell chose that, and Python honours it too.
                 continue
             try:
                 self._previous[sig] = signal.signal(sig, self._handle)
