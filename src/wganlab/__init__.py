@@ -15,18 +15,29 @@ from typing import TYPE_CHECKING
 
 from .version import __version__
 
-# Where each public name lives. They are imported on first use (PEP 562), so that the
-# command starts without loading PyTorch twice over and Ctrl-C during start-up can be caught
-# (wganlab/__main__.py).
+# Where each public name lives. Each is imported on first use (PEP 562): `import wganlab`
+# loads no PyTorch, so the command can catch a Ctrl-C while PyTorch loads (__main__.py).
 _HOMES = {
-    "Config": "config", "ModelConfig": "config", "RunConfig": "config",
-    "TrainConfig": "config", "get_preset": "config",
+    # Configuration.
+    "Config": "config", "ModelConfig": "config", "TrainConfig": "config",
+    "RunConfig": "config", "get_preset": "config",
+    # Training, loading, sampling, measuring, sharing.
     "train": "api", "load_dataset": "api", "load_generator": "api", "sample": "api",
     "evaluate_images": "api", "evaluate_run": "api", "export": "api",
+    # The networks and losses, for your own loops.
     "Generator": "models", "Critic": "models", "build_models": "models",
     "critic_wasserstein": "losses", "generator_wasserstein": "losses",
     "gradient_penalty": "losses",
 }
+# Written out, not derived from _HOMES: linters and type checkers read __all__ literally.
+__all__ = [
+    "__version__",
+    "Config", "ModelConfig", "TrainConfig", "RunConfig", "get_preset",
+    "train", "load_dataset", "load_generator", "sample", "evaluate_images", "evaluate_run",
+    "export",
+    "Generator", "Critic", "build_models",
+    "critic_wasserstein", "generator_wasserstein", "gradient_penalty",
+]
 
 if TYPE_CHECKING:
     from .api import (
@@ -57,16 +68,3 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     """The module's names, the lazily imported ones included."""
     return sorted(set(globals()) | set(_HOMES))
-
-
-__all__ = [
-    "__version__",
-    # Configuration.
-    "Config", "ModelConfig", "TrainConfig", "RunConfig", "get_preset",
-    # Training, loading, sampling, measuring, sharing.
-    "train", "load_dataset", "load_generator", "sample", "evaluate_images", "evaluate_run",
-    "export",
-    # The networks and losses, for your own loops.
-    "Generator", "Critic", "build_models",
-    "critic_wasserstein", "generator_wasserstein", "gradient_penalty",
-]

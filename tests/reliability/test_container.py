@@ -35,11 +35,12 @@ def legacy_then_zip(state: dict) -> bytes:
     return buffer.getvalue() + small_zip()
 
 
-def rezipped(data: bytes, rename=lambda name: name, extra=()) -> bytes:
+def rezipped(data: bytes, rename=lambda name: name, extra=(),
+             compression=zipfile.ZIP_STORED) -> bytes:
     """The same members written again by zipfile, renamed, with extra (name, bytes) added."""
     source = zipfile.ZipFile(io.BytesIO(data))
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
+    with zipfile.ZipFile(buffer, "w", compression) as z:
         for info in source.infolist():
             z.writestr(rename(info.filename), source.read(info))
         for name, content in extra:
@@ -65,6 +66,8 @@ def crafted(good: bytes, state: dict, payload_state: dict) -> dict[str, bytes]:
         "two folders": rezipped(good, extra=[("other/data.pkl", bad_pickle)]),
         "a second pickle": rezipped(good, extra=[("archive/constants.pkl", b"\x80\x02N.")]),
         "no data.pkl": rezipped(good, lambda n: n.replace("data.pkl", "data/99999")),
+        # Its checksums would be checked by unpacking: a bomb could unpack to gigabytes.
+        "compressed": rezipped(good, compression=zipfile.ZIP_DEFLATED),
     }
 
 
@@ -111,7 +114,8 @@ def test_the_reason_is_named(files):
     reasons = {"legacy + zip": "legacy-format", "bytes before the zip": "legacy-format",
                "bytes after the zip": "after the zip's end", "zip comment": "after the zip",
                "payload as DATA.PKL": "DATA.PKL", "two folders": "other/data.pkl",
-               "a second pickle": "constants.pkl", "no data.pkl": "no archive/data.pkl"}
+               "a second pickle": "constants.pkl", "no data.pkl": "no archive/data.pkl",
+               "compressed": "is compressed"}
     for kind, reason in reasons.items():
         with pytest.raises(CheckpointError, match=reason.replace(".", r"\.")):
             checkpoint.check_pickle(made[kind])

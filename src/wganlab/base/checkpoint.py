@@ -25,7 +25,6 @@ from .container import check_pickle as check_pickle  # the check before every lo
 from .files import atomic_write
 
 NAME = re.compile(r"^step-(\d{8})\.pt$")
-STALE = re.compile(r"^\.step-\d{8}\.pt\..*\.tmp$")  # left by a writer killed mid-write
 
 
 def rng_state(data_rng: torch.Generator) -> dict:
@@ -124,10 +123,7 @@ def latest_valid(run_dir: str | Path, map_location="cpu") -> tuple[Path, dict] |
 
 
 def prune(run_dir: str | Path, keep_last: int) -> None:
-    """Keep the newest keep_last checkpoints; also remove temporary files a killed writer left
-    (one process writes a run's checkpoints, and it has just finished its write)."""
+    """Keep the newest keep_last checkpoints. (Temporary files of a killed writer are removed
+    when the next process takes the run: training.loop._prepare_run_dir.)"""
     for old in list_checkpoints(run_dir)[keep_last:]:
         old.unlink(missing_ok=True)
-    for stale in (Path(run_dir) / "checkpoints").glob(".step-*.tmp"):
-        if STALE.match(stale.name):
-            stale.unlink(missing_ok=True)

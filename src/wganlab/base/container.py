@@ -9,8 +9,8 @@ the first member. So we accept only the layout torch.save writes, checked from b
 
 - the file starts with a local header and the first member lies at offset 0;
 - it ends with the end-of-central-directory record, with no comment after it;
-- every member sits in one top-level folder, under a name torch.save writes, and no two
-  names differ only in case;
+- every member sits in one top-level folder, under a name torch.save writes, stored
+  uncompressed as torch.save stores it, and no two names differ only in case;
 - the one pickle, FOLDER/data.pkl, names only the globals our checkpoints use;
 - every member matches the CRC-32 stored with it (torch does not check them on load).
 """
@@ -106,6 +106,11 @@ def _check_members(path: Path, archive: zipfile.ZipFile) -> zipfile.ZipInfo:
         if not info.filename.startswith(folder + "/") or not MEMBERS.match(inside):
             raise CheckpointError(f"{path}: not a wganlab checkpoint (unexpected archive "
                                   f"member {info.filename!r})")
+        if info.compress_type != zipfile.ZIP_STORED:
+            # torch.save stores members uncompressed; a compressed one could unpack to far
+            # more than the file holds when its checksum is checked.
+            raise CheckpointError(f"{path}: not a wganlab checkpoint (archive member "
+                                  f"{info.filename!r} is compressed)")
         if info.filename.lower() in lower:
             raise CheckpointError(f"{path}: not a wganlab checkpoint (archive member "
                                   f"{info.filename!r} appears twice)")
