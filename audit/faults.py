@@ -56,9 +56,10 @@ def strace(argv: list[str], calls: str, action: str) -> list[str]:
 
 
 def default_sigint() -> None:
-    """SIGINT as from a terminal, even if this pass was started in the background (where a
-    shell ignores SIGINT, and children inherit that)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    """SIGINT, SIGTERM and SIGHUP as from a terminal, even if this pass was started in the
+    background or under nohup (which ignore SIGINT or SIGHUP, and children inherit that)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def run(argv: list[str], timeout: float = 600) -> subprocess.CompletedProcess:

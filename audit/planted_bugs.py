@@ -23,9 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS, LOSSES = "src/wganlab/training/steps.py", "src/wganlab/losses.py"
+MODELS, GENERATE = "src/wganlab/models.py", "src/wganlab/generate.py"
 PIXELS, DEVICE = "src/wganlab/base/images.py", "src/wganlab/base/device.py"
 FID, MANIFOLD = "src/wganlab/metrics/frechet.py", "src/wganlab/metrics/manifold.py"
 STEP_TESTS = ["tests/oracles", "tests/test_losses.py", "tests/test_tricks.py"]
+ROUND_TRIP = ["tests/test_round_trip.py"]
 PIXEL_TESTS = ["tests/oracles/test_pixels.py", "tests/test_data_load.py"]
 METRIC_TESTS = ["tests/oracles/test_metric_oracles.py", "tests/test_metrics_math.py"]
 DEVICE_TESTS = ["tests/test_fast_device.py", "tests/test_fast.py"]
@@ -33,11 +35,12 @@ DEVICE_TESTS = ["tests/test_fast_device.py", "tests/test_fast.py"]
 # (name, file, original text, planted text, tests that should notice)
 BUGS = [
     ("critic loss: penalty weight dropped", STEPS,
-     "loss = loss + t.gp_weight * gp", "loss = loss + gp", STEP_TESTS),
+     "loss = loss + t.gp_weight * penalty", "loss = loss + penalty", STEP_TESTS),
     ("critic loss: penalty subtracted", STEPS,
-     "loss = loss + t.gp_weight * gp", "loss = loss - t.gp_weight * gp", STEP_TESTS),
+     "loss = loss + t.gp_weight * penalty", "loss = loss - t.gp_weight * penalty", STEP_TESTS),
     ("critic loss: penalty detached", STEPS,
-     "loss = loss + t.gp_weight * gp", "loss = loss + t.gp_weight * gp.detach()", STEP_TESTS),
+     "loss = loss + t.gp_weight * penalty", "loss = loss + t.gp_weight * penalty.detach()",
+     STEP_TESTS),
     ("critic loss: Wasserstein sign flipped", LOSSES,
      "return d_fake.mean() - d_real.mean()", "return d_real.mean() - d_fake.mean()",
      STEP_TESTS),
@@ -48,14 +51,25 @@ BUGS = [
      "with eval_mode(critic, t.gp_eval_mode):", "with eval_mode(critic, True):", STEP_TESTS),
     ("penalty pass: never inference mode", STEPS,
      "with eval_mode(critic, t.gp_eval_mode):", "with eval_mode(critic, False):", STEP_TESTS),
-    ("penalty pass: mode not restored", STEPS,
+    ("penalty pass: mode not restored", MODELS,
      "        module.train(was_training)", "        pass", STEP_TESTS),
-    ("Wasserstein recipe: non-saturating generator loss", STEPS,
-     'if t.loss in ("wgan-gp", "wgan", "hinge"):\n        return losses.generator_wasserstein',
-     'if t.loss in ("hinge",):\n        return losses.generator_wasserstein', STEP_TESTS),
+    ("Wasserstein recipe: non-saturating generator loss", LOSSES,
+     '"wasserstein": (critic_wasserstein, generator_wasserstein)',
+     '"wasserstein": (critic_wasserstein, generator_nonsaturating)', STEP_TESTS),
     ("shared step: critic updated before the generator's gradient", STEPS,
-     "    c_loss.backward(inputs=c_params, retain_graph=True)\n",
-     "    c_loss.backward(inputs=c_params, retain_graph=True)\n    c_opt.step()\n", STEP_TESTS),
+     "        c_loss.backward(inputs=c_params, retain_graph=True)\n",
+     "        c_loss.backward(inputs=c_params, retain_graph=True)\n        self.c_opt.step()\n",
+     STEP_TESTS),
+    ("R1: square missing", LOSSES,
+     "return 0.5 * norms.pow(2).mean(), norms.detach()",
+     "return 0.5 * norms.mean(), norms.detach()", STEP_TESTS),
+    ("R1: taken at the fakes", LOSSES,
+     "norms = input_gradient_norms(critic, real)", "norms = input_gradient_norms(critic, fake)",
+     STEP_TESTS),
+    ("loading: the generator built without the Keras padding", GENERATE,
+     "return build_generator(cfg.model, cfg.model.image_shape, init=False)",
+     "return build_generator(type(cfg.model)(**{**vars(cfg.model), 'padding': 'torch'}), "
+     "cfg.model.image_shape, init=False)", ROUND_TRIP),
     ("hinge: margin dropped on fakes", LOSSES,
      "F.relu(1.0 + d_fake).mean()", "F.relu(d_fake).mean()", STEP_TESTS),
     ("feature matching: fake features detached", LOSSES,

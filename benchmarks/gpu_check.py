@@ -9,8 +9,8 @@
    different kernels in the two runs, so expect ~1e-6..1e-4 in fp32, not zero; dropout draws
    differ between the paths (the graph replays its captured Philox offsets), so the recipes
    with dropout are compared for "finite and moving" only. The "+kernels" recipes run the
-   graph with channels_last and the concatenated critic pass on (fused Adam and
-   cudnn.benchmark are on in every recipe): same maths, other kernels.
+   graph with channels_last on (fused Adam and cudnn.benchmark are on in every recipe): same
+   maths, other kernels. The "r1" recipe is the R1 penalty (no interpolation draws).
 2. --on-nan skip inside the graph: a NaN injected into one replay leaves the weights as they
    were, and the next replay trains again.
 3. Speed: `wganlab bench` on the device (seed and wgan-gp, batch 128 and 1024, every variant
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -29,15 +30,15 @@ from pathlib import Path
 import torch
 
 from wganlab.cli import main as cli_main
-from wganlab.config import apply_overrides, get_preset
+from wganlab.config import SpeedConfig, apply_overrides, get_preset
 from wganlab.models import build_models
 from wganlab.training import fast, kernels
 from wganlab.training.optim import make_optimizer
-from wganlab.training.runner import EagerStep, Speed, applicable, make_runner
+from wganlab.training.runner import EagerStep, applicable, make_runner
 from wganlab.training.schedule import epoch_order
 
-KERNELS = {"channels_last": True, "concat_critic": True}
-RECIPES = {  # name: (preset, model overrides, graph's Speed changes, compared exactly?)
+KERNELS = {"channels_last": True}
+RECIPES = {  # name: (preset, model overrides, graph's speed changes, compared exactly?)
     "seed": ("seed", {"dropout": 0.0}, {}, True),
     "seed+dropout": ("seed", {}, {}, False),
     "wgan-gp": ("wgan-gp", {}, {}, True),
@@ -45,8 +46,10 @@ RECIPES = {  # name: (preset, model overrides, graph's Speed changes, compared e
     "wgan (rmsprop, clip)": ("wgan", {}, {}, True),
     "sngan": ("sngan", {}, {}, True),
     "minibatch-discrimination": ("wgan-gp", {"minibatch_discrimination": True}, {}, True),
-    "seed+kernels": ("seed", {"dropout": 0.0}, KERNELS, True),  # concat refused: BatchNorm
+    "seed+kernels": ("seed", {"dropout": 0.0}, KERNELS, True),
+    "fast+r1": ("fast", {}, {}, True),
 }
+TRAIN = {"fast+r1": {"penalty": "r1"}}  # train overrides beside the preset's
 
 
 def build(recipe, batch, device, steps, on_nan="stop", small=False):
@@ -54,8 +57,9 @@ def build(recipe, batch, device, steps, on_nan="stop", small=False):
     preset, model, _, _ = RECIPES[recipe]
     if small:
         model = {**model, "g_filters": 16, "c_filters": 8}
-    cfg = apply_overrides(get_preset(preset), {"model": model, "train": {
-        "batch_size": batch}, "run": {"on_nan": on_nan}})
+    cfg = apply_overrides(get_preset(preset), {
+        "model": model, "train": {"batch_size": batch, **TRAIN.get(recipe, {})},
+        "run": {"on_nan": on_nan}, "speed": RECIPES[recipe][2]})
     torch.manual_seed(0)
     G, C = build_models(cfg.model, (1, 28, 28))
     per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
@@ -83,22 +87,21 @@ def compare(recipe, batch, device, steps, small):
     order = epoch_order(len(images), 1, 0, device)
     per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
     a, b = state_for(cfg, G, C, images, device), state_for(cfg, G, C, images, device)
-    eager = EagerStep(cfg, *a)
+    eager = EagerStep(dataclasses.replace(cfg, speed=SpeedConfig()), *a)  # the standard kernels
     for opt in (a[2], a[3]):  # the same optimizer arithmetic on both sides
         kernels.prepare_optimizer(opt, capturable=device.type == "cuda", fused=True)
-    speed = Speed(**RECIPES[recipe][2])
     notes = []
     if device.type == "cuda":
-        fast_runner = make_runner(cfg, *b, speed=speed)
+        fast_runner = make_runner(cfg, *b)
         assert fast_runner.mode == "cuda-graph", fast_runner.reason
         notes = fast_runner.notes
     else:  # what make_runner does, less the graph
-        speed, notes = applicable(speed, cfg, b[1], device)
+        speed, notes = applicable(cfg, device)
         for opt in (b[2], b[3]):
             kernels.prepare_optimizer(opt, capturable=False, fused=True)
         if speed.channels_last:
             kernels.to_channels_last(b[0], b[1])
-        static = fast.StaticStep(cfg, *b, speed=speed)
+        static = fast.StaticStep(cfg, *b)
 
         class Uncaptured:
             mode = "static (uncaptured)"
@@ -119,7 +122,7 @@ def compare(recipe, batch, device, steps, small):
                      "finite": bool(torch.isfinite(wb).all()), "moved": moved,
                      "nonfinite_flag": float(terms["nonfinite"])})
     return {"recipe": recipe, "mode": fast_runner.mode, "exact": RECIPES[recipe][3],
-            "speed": speed.changed(), "notes": notes, "rows": rows}
+            "speed": RECIPES[recipe][2], "notes": notes, "rows": rows}
 
 
 def skip_check(device, small):
@@ -128,7 +131,7 @@ def skip_check(device, small):
     state = state_for(cfg, G, C, images, device)
     scale = torch.ones((), device=device)  # a static input the hook reads on the device
     state[1].register_forward_hook(lambda mod, inp, out: out * scale)
-    runner = make_runner(cfg, *state, speed=Speed())
+    runner = make_runner(cfg, *state)
     order = epoch_order(len(images), 1, 0, device)
     for i in range(fast.WARMUP_STEPS + 2):
         runner.step(order, i * 5)

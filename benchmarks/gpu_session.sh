@@ -4,11 +4,10 @@
 #     bash benchmarks/gpu_session.sh OUT          # PYTHON=... to pick the interpreter
 #
 # 1. gpu_check.py: the CUDA graph against the eager step for every recipe (the "+kernels"
-#    recipes with channels_last and the concatenated critic pass), and --on-nan skip inside a
-#    replayed graph.                                                       -> OUT/gpu_check.*
+#    recipes with channels_last), and --on-nan skip inside a replayed graph. -> OUT/gpu_check.*
 # 2. wganlab bench: seed and wgan-gp, batch 128 and 1024, the plain eager baseline, ours and
-#    every variant row (unfused, eager, no cudnn.benchmark, channels_last, concatenated
-#    critic, bf16).                                                        -> OUT/bench-cuda.*
+#    every variant row (unfused, eager, no cudnn.benchmark, channels_last, bf16).
+#                                                                          -> OUT/bench-cuda.*
 # 3. wganlab bench --profile: the kernels with the most GPU time in a step at batch 128,
 #    ours and ours with every maths-preserving switch on.                  -> OUT/profile-cuda.*
 # 4. loop_speed.py: real `wganlab train` runs (600 steps each, stand-in Fashion-MNIST files)
@@ -43,7 +42,7 @@ part bench 270 "$py" -m wganlab bench --devices cuda --dataset random --variants
     --batch-sizes 128 1024 --repeats 3 --steps 10 \
     --json "$out/bench-cuda.json" --markdown "$out/bench-cuda.md"
 part profile 60 "$py" -m wganlab bench --profile --devices cuda --dataset random \
-    --batch-sizes 128 --steps 3 --variants ours ours+channels-last+concat \
+    --batch-sizes 128 --steps 3 --variants ours ours+channels-last \
     --json "$out/profile-cuda.json" --markdown "$out/profile-cuda.md"
 part loop_speed 90 "$py" benchmarks/loop_speed.py --out "$out" --bench "$out/bench-cuda.json"
 

@@ -24,7 +24,8 @@ import torch
 from wganlab.base.device import seed_everything
 from wganlab.config import apply_overrides, get_preset, validate
 from wganlab.data import load_dataset, sample_z
-from wganlab.metrics.evaluate import evaluate_images, sample_uint8
+from wganlab.generate import sample
+from wganlab.metrics.evaluate import evaluate_images
 from wganlab.models import build_models
 from wganlab.training.ema import GeneratorEMA, ramped_decay
 from wganlab.training.optim import make_optimizer
@@ -86,10 +87,7 @@ def precise_bn(generator, cfg, batches: int = 8, size: int = 256):
 
 
 def evaluate(generator, cfg, n: int) -> dict:
-    was = generator.training
-    generator.eval()
-    fake = sample_uint8(generator, n, cfg.train.z_dist, seed=0)
-    generator.train(was)
+    fake = sample(generator, n, seed=0, z_dist=cfg.train.z_dist)  # in inference mode
     record = evaluate_images(fake, "fashion-mnist", "test", seed=0)
     return {k: float(record[k]) for k in KEYS}
 

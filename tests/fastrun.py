@@ -7,8 +7,8 @@ import torch
 from wganlab.config import apply_overrides, get_preset
 from wganlab.models import build_models
 from wganlab.training import fast
-from wganlab.training.kernels import Speed
 from wganlab.training.optim import make_optimizer
+from wganlab.training.runner import EagerStep
 from wganlab.training.schedule import epoch_order
 
 CPU = torch.device("cpu")
@@ -40,8 +40,15 @@ class Run:
     def args(self):
         return (self.cfg, self.G, self.C, self.g_opt, self.c_opt, self.images, self.noise, CPU)
 
-    def static(self, bf16=False, **speed):
-        return fast.StaticStep(*self.args(), speed=Speed(bf16=bf16, **speed))
+    def with_speed(self, **speed):
+        """This run's config with speed settings changed (bf16=True, ...)."""
+        return apply_overrides(self.cfg, {"speed": speed})
+
+    def static(self, **speed):
+        return fast.StaticStep(self.with_speed(**speed), *self.args()[1:])
+
+    def eager(self, **speed):
+        return EagerStep(self.with_speed(**speed), *self.args()[1:])
 
     def run_static(self, step, i):
         step.load(self.order, i * self.per_step)

@@ -16,7 +16,7 @@ from torch import nn
 from wganlab.config import get_preset
 from wganlab.models import build_models
 from wganlab.training.optim import make_optimizer
-from wganlab.training.steps import shared_update
+from wganlab.training.steps import HostCheck, Step
 
 WEIGHTED = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -135,7 +135,7 @@ def build(cfg, seed: int = 0):
 
 def run_steps(cfg, generator, critic, inputs: dict, masks, steps: int | None = None
               ) -> dict[str, np.ndarray]:
-    """The seed step (training/steps.py's shared_update) on the oracle's inputs: the forward
+    """The seed step (training/steps.py's Step.shared_update) on the oracle's inputs: the forward
     outputs, then `steps` steps (default: one per input batch)."""
     give_masks(critic, masks)
     out = {}
@@ -154,12 +154,13 @@ def run_steps(cfg, generator, critic, inputs: dict, masks, steps: int | None = N
     critic.train()
     g_opt = make_optimizer(cfg, generator.parameters(), cfg.train.g_lr)
     c_opt = make_optimizer(cfg, critic.parameters(), cfg.train.c_lr)
-    # The penalty's alpha is the first draw from the step's generator, as in losses.py.
+    # The penalty's alphas: one draw per step from this generator (see alphas() below).
     rng = torch.Generator().manual_seed(7)
     losses = []
+    step = Step(cfg, generator, critic, g_opt, c_opt, HostCheck("stop"))
     for k in range(len(z) if steps is None else steps):
-        terms, ok = shared_update(cfg.train, generator, critic, g_opt, c_opt, real[k], z[k],
-                                  rng, "stop")
+        alpha = torch.rand(len(real[k]), generator=rng)
+        terms, ok = step.shared_update(real[k], z[k], alpha)
         assert ok
         losses.append([float(terms[n]) for n in ("g_loss", "d_loss", "d_real", "d_fake", "gp")])
         if k == 0:

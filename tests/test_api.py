@@ -52,8 +52,10 @@ def named_run(tmp_path_factory):
 def test_train_on_a_tensor_equals_training_on_the_named_data_set(named_run, tmp_path):
     pixels = load_dataset("synthetic", "train", image_shape=SHAPE).images
     cfg = tiny_config(tmp_path / "tensor")
+    before = cfg.to_dict()
     result = wganlab.train(cfg, data=pixels)
-    assert result.step == 3 and cfg.run.dataset == "user"
+    assert result.step == 3
+    assert cfg.to_dict() == before and cfg.run.dataset == "synthetic"  # the caller's, as given
     saved = json.loads((result.run_dir / "config.json").read_text())
     assert saved["run"]["dataset"] == "user"
     assert "Python Tensor: 1024 images" in json.loads((result.run_dir / "run.json")

@@ -99,21 +99,31 @@ def test_quick_bench_times_every_variant_row_that_applies(tmp_path):
                  "--json", str(report)]) == 0
     seed, wgan_gp = json.loads(report.read_text())["cases"]
     cpu_rows = ["baseline", "ours", "ours-unfused", "ours+channels-last"]
-    concat = ["ours+concat-critic", "ours+channels-last+concat"]
-    assert list(seed["variants"]) == cpu_rows
-    assert list(wgan_gp["variants"]) == cpu_rows + concat
+    assert list(seed["variants"]) == list(wgan_gp["variants"]) == cpu_rows
     for case in (seed, wgan_gp):
         for name in ("ours-eager", "ours-no-cudnn-benchmark", "ours+bf16"):
             assert case["skipped"][name] == "CUDA only"
         for v in case["variants"].values():
             assert v["vs_ours"] == pytest.approx(case["variants"]["ours"]["ms_per_step"]
                                                  / v["ms_per_step"])
-    assert all("BatchNorm" in seed["skipped"][name] for name in concat)
-    # the concatenated pass also differentiates the critic on the real and fake rows (whose
-    # penalty gradient is zero): more FLOPs, in fewer and larger kernels
     v = wgan_gp["variants"]
-    assert v["ours+concat-critic"]["flops_per_step"] > v["ours"]["flops_per_step"]
-    assert v["ours-unfused"]["flops_per_step"] == v["ours"]["flops_per_step"]
+    assert v["ours-unfused"]["flops_per_step"] == v["ours"]["flops_per_step"] > 0
+
+
+def test_what_the_profiler_prints_itself_stays_out_of_the_table(capfd):
+    """kineto writes "USDT: ..." lines straight to file descriptors 1 and 2 when a profile
+    starts; the benchmark's output is its table alone, and Python's own output still shows."""
+    import os
+
+    from wganlab.bench.measure import quiet_profiler
+
+    print("before")
+    with quiet_profiler():
+        os.write(1, b"USDT: profiler_start\n")
+        os.write(2, b"USDT: profiler_start\n")
+    print("after")
+    out, err = capfd.readouterr()
+    assert out == "before\nafter\n" and "USDT" not in err
 
 
 def test_bench_refuses_an_unknown_variant(capsys):

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from wganlab import config as C
 from wganlab.cli import main
 
 TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "8", "--c-filters", "4",
@@ -60,7 +61,8 @@ def test_flags_override_the_file_and_the_file_overrides_the_preset(tmp_path, cap
     assert cfg["train"]["steps"] == 30 and cfg["train"]["gp_weight"] == 4.0  # the file's
     assert cfg["model"]["image_shape"] == [1, 16, 16] and cfg["run"]["out"] == "runs/from-file"
     assert cfg["train"]["n_critic"] == 2  # the flag's
-    assert dry_run(capsys, "--config", path, "--preset", "dcgan")["train"]["loss"] == "gan-ns"
+    assert dry_run(capsys, "--config", path, "--preset", "dcgan")["train"]["loss"] == \
+        "non-saturating"
 
 
 def test_json_and_toml_give_the_same_config(tmp_path, capsys):
@@ -75,7 +77,8 @@ def test_json_and_toml_give_the_same_config(tmp_path, capsys):
     ('[train]\nlr = 0.1\n', "unknown key train.lr; allowed in [train]: loss, "),
     ('[training]\nsteps = 1\n', "unknown key 'training'; allowed at the top: preset, model"),
     ('[train]\nloss = "wgan-gpp"\n',
-     "train.loss = 'wgan-gpp': allowed values are wgan-gp, wgan, hinge, gan-ns, gan-minimax"),
+     "train.loss = 'wgan-gpp': allowed values are wasserstein, hinge, non-saturating, minimax, "
+     "wgan-gp, wgan, gan-ns, gan-minimax"),
     ('[train]\nbatch_size = "big"\n', "train.batch_size = 'big': expected an integer"),
     ('[train]\nbatch_size = 1.5\n', "train.batch_size = 1.5: expected an integer"),
     ('[train]\nshared_step = 1\n', "train.shared_step = 1: expected true or false"),
@@ -106,3 +109,26 @@ def test_missing_file_and_unknown_format(tmp_path, capsys):
     assert "cannot read it" in error(capsys, "--config", tmp_path / "nope.toml")
     (tmp_path / "c.yaml").write_text("train: {}")
     assert "give a .toml or .json file" in error(capsys, "--config", tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("old, loss, penalty", [
+    ("wgan-gp", "wasserstein", "gp"), ("wgan", "wasserstein", "none"),
+    ("gan-ns", "non-saturating", "none"), ("gan-minimax", "minimax", "none"),
+    ("hinge", "hinge", "none")])
+def test_a_config_of_an_earlier_version_means_what_it_meant(old, loss, penalty):
+    """config.json and checkpoints written before the loss/penalty split and the speed
+    section: the legacy loss name is the loss and penalty it meant; speed takes defaults."""
+    saved = C.get_preset("wgan-gp").to_dict()
+    del saved["train"]["penalty"], saved["speed"]
+    saved["train"]["loss"] = old
+    cfg = C.Config.from_dict(saved)
+    assert (cfg.train.loss, cfg.train.penalty) == (loss, penalty)
+    assert cfg.speed == C.SpeedConfig()
+
+
+def test_the_legacy_loss_flag_still_works_and_a_given_penalty_wins(capsys, tmp_path):
+    cfg = dry_run(capsys, "--preset", "fast", "--loss", "wgan", "--out", tmp_path / "a")
+    assert (cfg["train"]["loss"], cfg["train"]["penalty"]) == ("wasserstein", "none")
+    cfg = dry_run(capsys, "--preset", "dcgan", "--loss", "wgan-gp", "--penalty", "r1",
+                  "--out", tmp_path / "b")
+    assert (cfg["train"]["loss"], cfg["train"]["penalty"]) == ("wasserstein", "r1")

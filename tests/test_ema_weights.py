@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from wganlab.base import checkpoint
-from wganlab.base.images import to_uint8
 from wganlab.config import apply_overrides, get_preset
 from wganlab.generate import export, load_generator, sample
 from wganlab.metrics import evaluate as evaluate_module
@@ -43,10 +42,10 @@ def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 def test_generate_takes_the_ema_weights_by_default(saved):
     run, raw, averaged, _ = saved
     assert not same_weights(raw, averaged)
-    g, _, info = load_generator(run)
-    assert info["weights"] == "ema" and same_weights(g, averaged)
-    g, _, info = load_generator(run, weights="raw")
-    assert info["weights"] == "raw" and same_weights(g, raw)
+    g = load_generator(run)
+    assert g.provenance["weights"] == "ema" and same_weights(g, averaged)
+    g = load_generator(run, weights="raw")
+    assert g.provenance["weights"] == "raw" and same_weights(g, raw)
 
 
 def test_a_checkpoint_without_ema_falls_back_to_the_raw_weights(saved, tmp_path):
@@ -56,13 +55,15 @@ def test_a_checkpoint_without_ema_falls_back_to_the_raw_weights(saved, tmp_path)
         k: v for k, v in state["config"]["train"].items() if k != "ema_decay"})
     old = tmp_path / "old.pt"
     checkpoint.save(dict(generator=state["generator"], step=3, config=old_config), old)
-    g, _, info = load_generator(old)
+    g = load_generator(old)
+    info = g.provenance
     assert info["weights"] == "raw" and "before EMA" in info["note"]
     assert same_weights(g, raw)
     # A run trained without EMA (ema_decay 0): the raw weights, without a note.
     plain = tmp_path / "plain.pt"
     checkpoint.save(dict(generator=state["generator"], step=3, config=state["config"]), plain)
-    g, _, info = load_generator(plain)
+    g = load_generator(plain)
+    info = g.provenance
     assert info["weights"] == "raw" and "note" not in info and same_weights(g, raw)
 
 
@@ -70,8 +71,8 @@ def test_export_writes_the_chosen_weights(saved, tmp_path):
     run, raw, averaged, _ = saved
     for weights, want in (("ema", averaged), ("raw", raw)):
         path = export(run, tmp_path / f"{weights}.safetensors", weights=weights)
-        g, _, info = load_generator(path)
-        assert info["weights"] == weights and same_weights(g, want)
+        g = load_generator(path)
+        assert g.provenance["weights"] == weights and same_weights(g, want)
 
 
 def test_evaluate_samples_the_ema_generator(saved, monkeypatch):
@@ -86,5 +87,5 @@ def test_evaluate_samples_the_ema_generator(saved, monkeypatch):
     for weights, want in (("ema", averaged), ("raw", raw)):
         record = evaluate_module.evaluate_run(run, n=16, seed=2, weights=weights)
         assert record["weights"] == weights
-        assert torch.equal(seen[-1], to_uint8(sample(want.eval(), 16, "normal", seed=2)))
+        assert torch.equal(seen[-1], sample(want.eval(), 16, seed=2, z_dist="normal"))
     assert not torch.equal(seen[0], seen[1])

@@ -11,22 +11,24 @@ import torch
 from fastrun import CPU, Run, setup
 from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty
-from wganlab.training import fast, kernels
+from wganlab.training import fast, kernels, steps
 from wganlab.training import runner as runner_module
-from wganlab.training.runner import EagerStep, Speed, make_runner
+from wganlab.training.runner import EagerStep, make_runner
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 
-@pytest.mark.parametrize("preset", ["seed", "wgan-gp", "wgan", "dcgan"])
-def test_static_step_matches_the_eager_step(preset):
+@pytest.mark.parametrize("preset,bf16", [("seed", False), ("wgan-gp", False), ("wgan", False),
+                                         ("dcgan", False), ("seed", True), ("wgan-gp", True)])
+def test_static_step_matches_the_eager_step(preset, bf16):
+    # bf16 means one thing on both paths: the same autocast regions, so the same numbers.
     cfg, G, C, images = setup(preset)
     eager, static = Run(cfg, G, C, images), Run(cfg, G, C, images)
-    runner = EagerStep(*eager.args())
+    runner = eager.eager(bf16=bf16)
     torch.manual_seed(7)  # dropout draws from the global stream: the same draws for both
     wants = [runner.step(eager.order, i * eager.per_step) for i in range(3)]
-    step = static.static()
+    step = static.static(bf16=bf16)
     torch.manual_seed(7)
     for i, want in enumerate(wants):
         got = static.run_static(step, i)
@@ -127,11 +129,11 @@ def test_step_unless_is_a_plain_step_when_fine():
         for w in (w1, w2):
             w.grad = torch.tensor([0.5, 0.25])
         o1.step()
-        fast.step_unless(o2, [w2], torch.tensor(False))
+        steps.step_unless(o2, [w2], torch.tensor(False))
     assert torch.equal(w1, w2)
     w2.grad = torch.tensor([float("nan"), 1.0])
     kept = w2.detach().clone()
-    fast.step_unless(o2, [w2], torch.tensor(True))
+    steps.step_unless(o2, [w2], torch.tensor(True))
     assert torch.equal(w2.detach(), kept) and float(o2.state[w2]["step"]) == 2
 
 
@@ -213,6 +215,7 @@ def test_a_cuda_run_chooses_the_graph(monkeypatch):
     class Static:  # the real StaticStep allocates on the device, which this CPU cannot
         def __init__(self, *args, **kwargs):
             built["args"], self.device = args, args[7]
+            self.speed = args[0].speed
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
@@ -222,14 +225,14 @@ def test_a_cuda_run_chooses_the_graph(monkeypatch):
     data = on(torch.device("cuda", 0))
     cuda = torch.device("cuda")
     args = (cfg, run.G, run.C, run.g_opt, run.c_opt, data, run.noise, cuda)
-    runner = make_runner(*args, speed=Speed())
+    runner = make_runner(*args)
     assert (runner.mode, runner.reason) == ("cuda-graph", "")
     assert isinstance(runner, fast.GraphStep) and built["args"][5] is data
     assert run.c_opt.param_groups[0]["capturable"] is True
     # data on another GPU: eager, saying why
     monkeypatch.setattr(runner_module, "EagerStep", lambda *a: types.SimpleNamespace(mode="eager"))
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
-    runner = make_runner(*args, speed=Speed())
+    runner = make_runner(*args)
     assert runner.mode == "eager" and "data is on cuda:0" in runner.reason
     assert run.c_opt.param_groups[0]["capturable"] is False
 
@@ -237,6 +240,6 @@ def test_a_cuda_run_chooses_the_graph(monkeypatch):
 def test_make_runner_on_cpu_is_eager_and_says_why():
     cfg, G, C, images = setup("wgan-gp")
     run = Run(cfg, G, C, images)
-    runner = make_runner(*run.args(), speed=Speed())
+    runner = make_runner(*run.args())
     assert runner.mode == "eager" and "device is cpu" in runner.reason
     assert run.g_opt.param_groups[0]["capturable"] is False

@@ -63,10 +63,10 @@ def test_batches_past_the_data_are_refused_by_name(preset):
     with pytest.raises(IndexError, match=rf"batch(es)? {last + 1}\b.*up to 204.*holds 200"):
         eager.step(run.order, last + 1)
     assert all(torch.equal(a, b) for a, b in zip(before, run.params()))  # refused up front
-    with pytest.raises(IndexError, match=r"batch 33 of 6 images need images up to 204"):
-        eager.batch(run.order, 33)
-    with pytest.raises(IndexError, match="batch -1"):
-        eager.batch(run.order, -1)
+    with pytest.raises(IndexError, match=rf"batch(es)? 33\b.* up to {(33 + n) * 6}\b"):
+        eager.maker.indices(run.order, 33)
+    with pytest.raises(IndexError, match="batch(es)? -1"):
+        eager.maker.indices(run.order, -1)
 
 
 @pytest.mark.parametrize("cuda, mps, want", [(True, True, "cuda"), (False, True, "mps"),

@@ -108,9 +108,8 @@ class FlagsStep:
     def __init__(self, inner, bad):
         self.inner, self.bad, self.calls = inner, bad, 0
 
-    @property
-    def last_real(self):
-        return self.inner.last_real
+    def __getattr__(self, name):  # last_real, speed, notes: the inner runner's
+        return getattr(self.inner, name)
 
     def step(self, order, first):
         self.calls += 1

@@ -1,8 +1,8 @@
-"""The speed switches (training/kernels.py): each one computes what the standard step computes
-(within float rounding), checked against the standard path and against values by hand; the
-concatenated critic pass only where the critic has no batch coupling."""
+"""The speed settings (config.SpeedConfig, training/kernels.py): each one computes what the
+standard step computes (within float rounding), checked against the standard path and against
+values by hand; they are flags, saved in config.json, kept on resume and named in run.json."""
 
-import copy
+import dataclasses
 import math
 
 import pytest
@@ -10,11 +10,10 @@ import torch
 from torch import nn
 
 from fastrun import CPU, Run, setup
-from wganlab.config import apply_overrides, get_preset
+from wganlab.config import SpeedConfig, apply_overrides, get_preset
 from wganlab.models import build_models
 from wganlab.training import kernels
-from wganlab.training.runner import EagerStep, Speed, applicable, make_runner
-from wganlab.training.steps import critic_terms
+from wganlab.training.runner import applicable, make_runner
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,8 +28,9 @@ def sgd(run):
 
 
 def run_steps(run, speed, n=2):
-    """n eager steps through make_runner (as train() runs them); the logged rows."""
-    runner = make_runner(*run.args(), speed=speed)
+    """n eager steps through make_runner (as train() runs them) with the speed settings
+    `speed` (a dict); the runner and the logged rows."""
+    runner = make_runner(run.with_speed(**speed), *run.args()[1:])
     torch.manual_seed(7)
     return runner, [runner.step(run.order, i * run.per_step) for i in range(n)]
 
@@ -70,98 +70,11 @@ def test_fused_adam_two_steps_by_hand(monkeypatch):
 def test_fused_optimizer_trains_like_the_per_tensor_one(preset):
     cfg, G, C, images = setup(preset)
     plain, fused = Run(cfg, G, C, images), Run(cfg, G, C, images)
-    _, want = run_steps(plain, Speed(fused_optimizer=False))
-    runner, got = run_steps(fused, Speed(fused_optimizer=True))
+    _, want = run_steps(plain, dict(fused_optimizer=False))
+    runner, got = run_steps(fused, dict(fused_optimizer=True))
     group = fused.c_opt.param_groups[0]
     assert group.get("fused") is True or group["foreach"] is True
     assert_same_training(plain, fused, want, got)
-
-
-# The concatenated critic pass.
-
-def linear_critic():
-    """D(x) = w . x + b on 1x2x2 images, with |w| = 2: the penalty is (2 - 1)^2 = 1."""
-    critic = nn.Sequential(nn.Flatten(), nn.Linear(4, 1), nn.Flatten(0))
-    with torch.no_grad():
-        critic[1].weight.copy_(torch.tensor([[1.2, -1.6, 0.0, 0.0]]))
-        critic[1].bias.fill_(0.5)
-    return critic
-
-
-def test_concatenated_pass_by_hand():
-    t = get_preset("wgan-gp").train  # gp_weight 10
-    critic = linear_critic()
-    calls = []
-    critic.register_forward_hook(lambda m, inp, out: calls.append(len(inp[0])))
-    real = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0]]).view(2, 1, 2, 2)
-    fake = torch.tensor([[0.0, 0, 1, 1], [-1, 0, 0, 0]]).view(2, 1, 2, 2)
-    loss, terms = critic_terms(t, critic, real, fake, torch.Generator().manual_seed(0),
-                               concat=True)
-    assert calls == [6]  # one pass: 2 real, 2 fake, 2 interpolates
-    # d_real = (1.2 + 0.5, -1.6 + 0.5), d_fake = (0 + 0.5, -1.2 + 0.5)
-    assert float(terms["d_real"]) == pytest.approx(0.3)
-    assert float(terms["d_fake"]) == pytest.approx(-0.1)
-    assert float(terms["gp"]) == pytest.approx(1.0) and float(terms["gp_norm_mean"]) == 2
-    assert float(loss.detach()) == pytest.approx(-0.1 - 0.3 + 10 * 1.0)
-    loss.backward()
-    # dL/dw = mean(fake) - mean(real) + 10 * 2 (|w| - 1) w / |w|
-    want = torch.tensor([-0.5 - 0.5, 0 - 0.5, 0.5, 0.5]) + 10 * torch.tensor([1.2, -1.6, 0, 0])
-    torch.testing.assert_close(critic[1].weight.grad[0], want)
-    assert float(critic[1].bias.grad) == pytest.approx(0.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("preset,model,train", [
-    ("wgan-gp", {}, {}),  # layer norm, n_critic 5
-    ("seed", {"critic_norm": "layer", "dropout": 0.0}, {}),  # the shared step
-    ("sngan", {"spectral_norm": False}, {}),  # hinge: real and fake in one pass
-    ("wgan-gp", {"critic_norm": "instance"}, {}),
-])
-def test_concatenated_pass_trains_like_separate_passes(preset, model, train):
-    cfg, G, C, images = setup(preset, **model)
-    cfg = apply_overrides(cfg, {"train": train})
-    assert kernels.batch_coupling(C) == []
-    apart, joint = sgd(Run(cfg, G, C, images)), sgd(Run(cfg, G, C, images))
-    _, want = run_steps(apart, Speed())
-    runner, got = run_steps(joint, Speed(concat_critic=True))
-    assert runner.speed.concat_critic and runner.notes == []
-    assert_same_training(apart, joint, want, got)
-
-
-@pytest.mark.parametrize("preset,model,why", [
-    ("seed", {}, ["BatchNorm", "dropout"]),
-    ("wgan", {}, ["BatchNorm"]),
-    ("dcgan", {}, ["BatchNorm"]),
-    ("sngan", {}, ["spectral norm"]),
-    ("wgan-gp", {"minibatch_discrimination": True}, ["minibatch discrimination"]),
-    ("wgan-gp", {"dropout": 0.3}, ["dropout"]),
-    ("wgan-gp", {}, []),
-    ("cpu-demo", {}, []),
-])
-def test_the_rule_names_what_couples_a_batch(preset, model, why):
-    cfg = apply_overrides(get_preset(preset), {"model": {"c_filters": 4, **model}})
-    _, critic = build_models(cfg.model, (1, 28, 28))
-    reasons = kernels.batch_coupling(critic)
-    assert len(reasons) == len(why) and all(w in r for w, r in zip(why, reasons))
-
-
-def test_the_seed_preset_keeps_separate_passes(capsys):
-    cfg, G, C, images = setup("seed")
-    apart, asked = Run(cfg, G, C, images), Run(cfg, G, C, images)
-    _, want = run_steps(apart, Speed())
-    runner, got = run_steps(asked, Speed(concat_critic=True))
-    assert not runner.speed.concat_critic
-    assert runner.notes == ["concat-critic not used: BatchNorm uses batch statistics; "
-                            "dropout would draw one mask instead of one per pass"]
-    assert f"wganlab: {runner.notes[0]}" in capsys.readouterr().err
-    for x, y in zip(apart.params(), asked.params()):
-        assert torch.equal(x, y)
-    # Why: a BatchNorm critic scores a concatenated batch with other statistics.
-    real, fake = torch.rand(6, 1, 28, 28), -torch.rand(6, 1, 28, 28)
-    torch.manual_seed(0)
-    _, separate = critic_terms(cfg.train, copy.deepcopy(C), real, fake, None)
-    torch.manual_seed(0)
-    _, joint = critic_terms(cfg.train, copy.deepcopy(C), real, fake, None, concat=True)
-    assert abs(float(separate["d_real"]) - float(joint["d_real"])) > 1e-3
 
 
 # channels_last.
@@ -180,11 +93,11 @@ def rgb_setup():
 def test_channels_last_trains_like_nchw_in_nhwc():
     cfg, G, C, images = rgb_setup()
     nchw, nhwc = Run(cfg, G, C, images), sgd(Run(cfg, G, C, images))
-    _, want = run_steps(sgd(nchw), Speed())
+    _, want = run_steps(sgd(nchw), {})
     seen = []
     for conv in [m for m in nhwc.C.modules() if isinstance(m, nn.Conv2d)][:1]:
         conv.register_forward_pre_hook(lambda m, inp: seen.append(inp[0]))
-    _, got = run_steps(nhwc, Speed(channels_last=True))
+    _, got = run_steps(nhwc, dict(channels_last=True))
     assert_same_training(nchw, nhwc, want, got)
     nhwc_format = torch.channels_last
     assert seen and all(x.is_contiguous(memory_format=nhwc_format) and not x.is_contiguous()
@@ -192,7 +105,7 @@ def test_channels_last_trains_like_nchw_in_nhwc():
     weights = [p for p in [*nhwc.G.parameters(), *nhwc.C.parameters()] if p.dim() == 4]
     assert weights and all(not p.is_contiguous() for p in weights)
     adam = Run(cfg, G, C, images)
-    run_steps(adam, Speed(channels_last=True), n=1)
+    run_steps(adam, dict(channels_last=True), n=1)
     for opt in (adam.g_opt, adam.c_opt):  # Adam's moments in the weights' layout
         assert opt.state and all(state["exp_avg"].stride() == p.stride()
                                  for p, state in opt.state.items())
@@ -216,52 +129,72 @@ def test_cudnn_benchmark_is_on_only_while_the_step_runs():
     seen = []
     run.C.register_forward_pre_hook(lambda m, inp: seen.append(torch.backends.cudnn.benchmark))
     before = torch.backends.cudnn.benchmark
-    EagerStep(*run.args(), speed=Speed(cudnn_benchmark=True)).step(run.order, 0)
+    run.eager(cudnn_benchmark=True).step(run.order, 0)
     assert seen and all(seen) and torch.backends.cudnn.benchmark == before is False
     seen.clear()
-    EagerStep(*run.args(), speed=Speed(cudnn_benchmark=False)).step(run.order, 5)
+    run.eager(cudnn_benchmark=False).step(run.order, 5)
     assert seen and not any(seen)
 
 
-def test_switches_that_cannot_apply_are_dropped_and_said(monkeypatch):
-    cfg, G, C, _ = setup("wgan-gp")
-    speed, notes = applicable(Speed(), cfg, C, CPU)
+def test_switches_that_cannot_apply_are_dropped_and_said():
+    cfg, _, _, _ = setup("wgan-gp")
+    speed, notes = applicable(cfg, CPU)
     assert not speed.cudnn_benchmark and notes == []  # no cuDNN on a CPU: nothing to say
     strict = apply_overrides(cfg, {"run": {"deterministic": True}})
-    speed, notes = applicable(Speed(), strict, C, torch.device("cuda", 0))
+    speed, notes = applicable(strict, torch.device("cuda", 0))
     assert not speed.cudnn_benchmark and notes == ["cudnn-benchmark not used: --deterministic"]
-    speed, _ = applicable(Speed(), cfg, C, torch.device("cuda", 0))
-    assert speed == Speed()
+    speed, _ = applicable(cfg, torch.device("cuda", 0))
+    assert speed == SpeedConfig()
 
 
 def test_static_step_passes_the_switches_on():
     cfg, G, C, images = setup("wgan-gp")
     eager, static = Run(cfg, G, C, images), Run(cfg, G, C, images)
-    speed = Speed(concat_critic=True, channels_last=True)
     kernels.to_channels_last(eager.G, eager.C)
     kernels.to_channels_last(static.G, static.C)
-    want = EagerStep(*eager.args(), speed=speed).step(eager.order, 0)
-    got = static.run_static(static.static(concat_critic=True, channels_last=True), 0)
+    want = eager.eager(channels_last=True).step(eager.order, 0)
+    got = static.run_static(static.static(channels_last=True), 0)
     for key in want:
         assert torch.equal(got[key], want[key].float()), key
 
 
-def test_train_flags_reach_the_speed(monkeypatch, tmp_path, tiny_flags):
+FLAGS = ["--no-fused-optimizer", "--no-cudnn-benchmark", "--channels-last", "--bf16",
+         "--no-cuda-graph"]
+CHANGED = SpeedConfig(cuda_graph=False, bf16=True, fused_optimizer=False,
+                      cudnn_benchmark=False, channels_last=True)
+
+
+def test_speed_flags_reach_the_config(monkeypatch, tmp_path, tiny_flags):
     from wganlab.cli import main
     from wganlab.training import loop
 
     got = {}
 
-    def fake_train(cfg, resume, speed, **_):
-        got["speed"] = speed
+    def fake_train(cfg, resume, **_):
+        got["speed"] = cfg.speed
         return loop.TrainResult(tmp_path, 0)
 
     monkeypatch.setattr(loop, "train", fake_train)
     assert main(["train", "--out", str(tmp_path / "r"), *tiny_flags]) == 0
-    assert got["speed"] == Speed()
-    assert main(["train", "--out", str(tmp_path / "r"), "--no-fused-optimizer",
-                 "--no-cudnn-benchmark", "--channels-last", "--concat-critic", "--bf16",
-                 "--no-cuda-graph", *tiny_flags]) == 0
-    assert got["speed"] == Speed(cuda_graph=False, bf16=True, fused_optimizer=False,
-                                 cudnn_benchmark=False, channels_last=True,
-                                 concat_critic=True)
+    assert got["speed"] == SpeedConfig()
+    assert main(["train", "--out", str(tmp_path / "r"), *FLAGS, *tiny_flags]) == 0
+    assert got["speed"] == CHANGED
+
+
+def test_speed_is_saved_kept_on_resume_and_may_change(tmp_path, tiny_flags, capsys):
+    """config.json carries the speed section; a resume without the flags keeps them; a resume
+    may change them (they do not define the run); run.json names what ran."""
+    import json
+
+    from wganlab.cli import main
+
+    out = tmp_path / "r"
+    assert main(["train", "--out", str(out), "--steps", "1", *FLAGS, *tiny_flags]) == 0
+    saved = json.loads((out / "config.json").read_text())["speed"]
+    assert saved == dataclasses.asdict(CHANGED)
+    assert main(["train", "--out", str(out), "--resume", "--steps", "2"]) == 0
+    assert json.loads((out / "config.json").read_text())["speed"] == saved
+    ran = json.loads((out / "run.json").read_text())["speed"]
+    assert ran["bf16"] is True and ran["channels_last"] is True and ran["cuda_graph"] is False
+    assert main(["train", "--out", str(out), "--resume", "--steps", "3", "--no-bf16"]) == 0
+    assert json.loads((out / "config.json").read_text())["speed"]["bf16"] is False

@@ -191,7 +191,7 @@ def test_batch_diversity_is_one_for_real_data_and_zero_for_copies():
 def test_generate_as_trained_leaves_batchnorm_statistics_alone():
     from wganlab.models import Generator
 
-    generator = Generator(8, (1, 8, 8), 8, 1).train()
+    generator = Generator(z_dim=8, image_shape=(1, 8, 8), n_filters=8, n_blocks=1).train()
     before = {k: v.clone() for k, v in generator.state_dict().items()}
     images = health.generate_as_trained(generator, torch.randn(16, 8))
     assert images.shape == (16, 1, 8, 8)

@@ -67,7 +67,7 @@ def test_report_holds_config_flags_and_evaluation(run):
     assert '<section id="flags">' in page
     assert "stalled" in page and "losses &lt;flat&gt; &amp; still" in page  # escaped
     assert "<td>kid_mean</td>" in page and ">0.0123<" in page and ">step-14<" in page
-    assert "<td>gp_weight</td>" in page and "<td>gan-ns</td>" in page
+    assert "<td>gp_weight</td>" in page and "<td>non-saturating</td>" in page
 
 
 def test_report_of_a_run_without_evaluation_says_so(tmp_path, run):

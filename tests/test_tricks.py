@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from wganlab.cli import main
-from wganlab.config import TrainConfig
+from wganlab.config import Config, TrainConfig
 from wganlab.models import Critic, Generator, MinibatchDiscrimination
 from wganlab.training import steps
 
@@ -93,12 +93,13 @@ def test_presets_resolve_to_the_papers_settings(tmp_path, capsys):
 
 def test_weight_clipping_holds_every_critic_weight_at_the_bound():
     torch.manual_seed(0)
-    t = TrainConfig(loss="wgan", clip=0.01, optimizer="rmsprop")
-    generator = Generator(8, (1, 8, 8), 8, 1)
-    critic = Critic((1, 8, 8), 4, 1, norm="none", dropout=0.0)
+    cfg = Config(train=TrainConfig(loss="wasserstein", penalty="none", clip=0.01,
+                                   optimizer="rmsprop"))
+    generator = Generator(z_dim=8, image_shape=(1, 8, 8), n_filters=8, n_blocks=1)
+    critic = Critic(image_shape=(1, 8, 8), n_filters=4, n_blocks=1, norm="none", dropout=0.0)
     opt = torch.optim.RMSprop(critic.parameters(), lr=5e-5)
-    terms, ok = steps.critic_update(t, generator, critic, opt, torch.rand(4, 1, 8, 8) * 2 - 1,
-                                    torch.randn(4, 8), None, "stop")
+    step = steps.Step(cfg, generator, critic, None, opt, steps.HostCheck("stop"))
+    terms, ok = step.critic_update(torch.rand(4, 1, 8, 8) * 2 - 1, torch.randn(4, 8), None)
     assert ok
     assert max(p.abs().max().item() for p in critic.parameters()) <= 0.01
     # Glorot weights start far above 0.01, so most land exactly on the bound.
@@ -123,8 +124,9 @@ class NaNOnce:
 @pytest.mark.parametrize("nan_call", [2, 5])  # a middle and the last critic update of step 1
 def test_skipped_critic_update_with_clipping_keeps_training(nan_call, tmp_path, tiny_flags,
                                                             monkeypatch, capsys):
-    monkeypatch.setattr(steps.losses, "critic_wasserstein",
-                        NaNOnce(steps.losses.critic_wasserstein, nan_call))
+    critic_loss, generator_loss = steps.losses.LOSSES["wasserstein"]
+    monkeypatch.setitem(steps.losses.LOSSES, "wasserstein",
+                        (NaNOnce(critic_loss, nan_call), generator_loss))
     run = tmp_path / "run"
     assert main(["train", "--preset", "wgan", "--steps", "2", "--on-nan", "skip",
                  "--out", str(run), *tiny_flags]) == 0

@@ -11,10 +11,11 @@ from safetensors.torch import save
 
 from .base import checkpoint
 from .base.files import atomic_write
+from .base.images import to_uint8
 from .config import Config, validate
 from .data import sample_z
 from .errors import CheckpointError, ConfigError
-from .models import Generator
+from .models import Generator, build_generator, eval_mode
 from .version import __version__
 
 WEIGHTS = ("ema", "raw")  # which generator a checkpoint gives: the averaged one or the raw one
@@ -42,11 +43,8 @@ def averaged_generator(state: dict) -> dict | None:
 
 
 def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
-    m = cfg.model
-
-    def build():
-        return Generator(m.z_dim, tuple(m.image_shape), m.g_filters, m.n_blocks, m.slope,
-                         m.bn_momentum, m.bn_eps)
+    def build():  # models.build_generator is the one place a generator is built
+        return build_generator(cfg.model, cfg.model.image_shape, init=False)
 
     # Build on the meta device first (no memory): a forged config cannot make us allocate
     # more than the weights the file really holds.
@@ -75,20 +73,27 @@ EXPORT_WEIGHTS = "model.safetensors"  # the weights file of an export folder
 HUB_PREFIX = "hf://"
 
 
-def load_generator(source: str | Path, checkpoint_path: str | Path | None = None,
-                   device: str | torch.device = "cpu",
-                   weights: str = "ema") -> tuple[Generator, Config, dict]:
-    """A generator in eval mode, its config, and where it came from (path, step, weights).
+def load_generator(source: str | Path, device: str | torch.device = "cpu",
+                   weights: str = "ema", checkpoint: str | Path | None = None) -> Generator:
+    """A trained generator in eval mode, from any of the places wganlab keeps one.
 
-    source: a run directory (its newest valid checkpoint), a checkpoint file, a .safetensors
-    export, an export folder (holding model.safetensors), or hf://USER/REPO[@REVISION]
-    (an export folder on the Hugging Face Hub; needs the hub extra).
+    source: a run directory (its newest valid checkpoint), a checkpoint file (.pt), an export
+    folder or .safetensors file from `wganlab export`, or hf://USER/REPO[@REVISION] (an
+    export folder on the Hugging Face Hub; needs the hub extra). checkpoint: a checkpoint
+    file to take instead of the run's newest.
 
-    weights="ema" takes the averaged generator where the checkpoint has one (a run trained
-    with --ema-decay > 0) and falls back to the raw weights where it has none (info["weights"]
-    says which; info["note"] for checkpoints from before EMA); weights="raw" always takes the
-    raw ones. An export holds the one set it was exported with.
+    The generator carries `.config` (the run's Config) and `.provenance` (a dict: checkpoint,
+    step, weights, and "note" for checkpoints from before EMA). weights="ema" takes the
+    averaged generator where the checkpoint has one (a run trained with --ema-decay > 0) and
+    falls back to the raw weights where it has none (provenance["weights"] says which);
+    weights="raw" always takes the raw ones. An export holds the one set it was exported with.
     """
+    generator, cfg, info = _load(source, checkpoint, device, weights)
+    generator.config, generator.provenance = cfg, info
+    return generator
+
+
+def _load(source, checkpoint_path, device, weights) -> tuple[Generator, Config, dict]:
     if weights not in WEIGHTS:
         raise ConfigError(f"--weights: must be one of {', '.join(WEIGHTS)}; got {weights!r}")
     if checkpoint_path is None and str(source).startswith(HUB_PREFIX):
@@ -139,12 +144,13 @@ def export(source: str | Path, out: str | Path, checkpoint_path=None,
            weights: str = "ema") -> Path:
     """Write the generator's weights (EMA by default, with running statistics) and config
     as safetensors."""
-    generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
-    return save_export(generator, cfg, info, out)
+    return save_export(load_generator(source, weights=weights, checkpoint=checkpoint_path), out)
 
 
-def save_export(generator: Generator, cfg: Config, info: dict, out: str | Path) -> Path:
-    """One .safetensors file: the weights, with the config and step as its metadata."""
+def save_export(generator: Generator, out: str | Path) -> Path:
+    """One .safetensors file: a loaded generator's weights, with its config and step as
+    metadata."""
+    cfg, info = generator.config, generator.provenance
     tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"config": cfg.to_json(), "step": str(info["step"]), "format": "wganlab-generator",
             "wganlab_version": __version__, "weights": info.get("weights", "raw")}
@@ -171,12 +177,26 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
 
 
 @torch.no_grad()
-def sample(generator: Generator, n: int, z_dist: str, seed: int, device="cpu",
+def sample(generator: Generator, n: int, seed: int = 0, z_dist: str | None = None,
+           device: str | torch.device | None = None, uint8: bool = True,
            batch_size: int = 500) -> torch.Tensor:
-    """n images in [-1, 1] from a seeded z; the same seed gives the same images."""
+    """n images from a seeded z, the generator in inference mode; the same seed gives the same
+    images. uint8 (n, C, H, W) on the CPU, or with uint8=False floats in [-1, 1] on `device`.
+
+    z_dist ("normal" or "uniform") defaults to the one the generator was trained with, as
+    load_generator records it; device to the generator's own.
+    """
+    cfg = getattr(generator, "config", None)
+    z_dist = z_dist or (cfg.train.z_dist if cfg is not None else None)
+    if z_dist is None:
+        raise ConfigError("sample: this generator has no training config; pass z_dist "
+                          "('normal' or 'uniform', as it was trained)")
+    device = device or next(generator.parameters()).device
     rng = torch.Generator(device=device).manual_seed(seed)
     z = sample_z(n, generator.z_dim, z_dist, generator=rng, device=device)
-    return torch.cat([generator(chunk) for chunk in z.split(batch_size)])
+    with eval_mode(generator):
+        images = torch.cat([generator(chunk) for chunk in z.split(batch_size)])
+    return to_uint8(images) if uint8 else images
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

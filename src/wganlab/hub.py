@@ -34,8 +34,9 @@ def export_folder(source: str | Path, out: str | Path, checkpoint_path=None,
         # Its README.md and config.json would be replaced: a user's own files, perhaps.
         raise CheckpointError(f"--out {out}: a folder that holds other files and no earlier "
                               f"export ({EXPORT_WEIGHTS}); give a new or empty folder")
-    generator, cfg, info = load_generator(source, checkpoint_path, weights=weights)
-    weights = save_export(generator, cfg, info, out / EXPORT_WEIGHTS)
+    generator = load_generator(source, weights=weights, checkpoint=checkpoint_path)
+    cfg, info = generator.config, generator.provenance
+    weights = save_export(generator, out / EXPORT_WEIGHTS)
     write_json(out / CONFIG_FILE, cfg.to_dict())
     run_dir = _run_dir(Path(source), info)
     card = model_card(cfg, info, _sha256(weights), _read_json(run_dir, "eval.json"),

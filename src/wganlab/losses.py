@@ -1,6 +1,8 @@
-"""Adversarial losses as small functions of critic outputs, and the gradient penalty.
+"""Adversarial losses as small functions of critic outputs, and the critic's penalties.
 
 Sign conventions follow the tutorial: every function returns a quantity to *minimise*.
+A recipe is one entry of LOSSES (what the critic and the generator minimise) and one of
+PENALTIES (how the critic is kept smooth); training/steps.py looks both up by name.
 """
 
 from __future__ import annotations
@@ -51,19 +53,47 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> 
         (1 - alpha.view(-1, *([1] * (real.dim() - 1)))) * fake
 
 
+def input_gradient_norms(critic, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample ||grad_x D(x)||_2, with the graph kept (create_graph=True) so that a penalty
+    built on it can be differentiated with respect to the critic's weights."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    # vector_norm's backward is 0 at a zero gradient, where sqrt(sum(g**2)) would give NaN
+    return torch.linalg.vector_norm(grad.flatten(1), dim=1)
+
+
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      alpha: torch.Tensor | None = None, generator: torch.Generator | None = None,
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 18: mean over samples of (||grad_x D(x_hat)||_2 - 1)^2, x_hat between real and fake.
 
-    Returns the penalty and the per-sample gradient norms (for health checks). The graph is
-    kept (create_graph=True) so the penalty can be differentiated w.r.t. the critic's weights.
+    Returns the penalty and the per-sample gradient norms (for health checks).
     """
     if alpha is None:
         alpha = torch.rand(real.shape[0], device=real.device, generator=generator)
-    x_hat = interpolate(real, fake, alpha).requires_grad_(True)
-    scores = critic(x_hat)
-    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)
-    # vector_norm's backward is 0 at a zero gradient, where sqrt(sum(g**2)) would give NaN
-    norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)
+    norms = input_gradient_norms(critic, interpolate(real, fake.detach(), alpha))
     return (norms - 1.0).pow(2).mean(), norms.detach()
+
+
+def r1_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor | None = None,
+               alpha: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """R1 (Mescheder et al. 2018): (1/2) E ||grad_x D(x)||^2 on real images only, so that
+    the weight is the paper's gamma. Returns the penalty and the per-sample norms."""
+    norms = input_gradient_norms(critic, real)
+    return 0.5 * norms.pow(2).mean(), norms.detach()
+
+
+# Each loss: (the critic's loss of (real scores, fake scores), the generator's of fake scores).
+LOSSES = {
+    "wasserstein": (critic_wasserstein, generator_wasserstein),
+    "hinge": (critic_hinge, generator_wasserstein),
+    "non-saturating": (discriminator_gan, generator_nonsaturating),
+    "minimax": (discriminator_gan, generator_minimax),
+}
+# Each penalty: a function (critic, real, fake, alpha) -> (penalty, per-sample gradient norms),
+# and whether it needs interpolation weights alpha (one per sample, drawn with the batch).
+PENALTIES = {
+    "gp": (gradient_penalty, True),
+    "r1": (r1_penalty, False),
+    "none": (None, False),
+}

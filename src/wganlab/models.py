@@ -7,6 +7,7 @@ layers also pad as Keras does (the `seed` preset; tests/test_keras_oracle.py che
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from .errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: the networks do not depend on the config module
     from .config import ModelConfig
@@ -71,24 +74,41 @@ class KerasSameConvTranspose2d(nn.ConvTranspose2d):
         return full[..., top:top + h, left:left + w]
 
 
-def _size_factor(height: int, width: int, n_blocks: int) -> int:
-    """How much the stride-2 blocks scale an image; both sizes must divide by it."""
+def check_image_size(image_shape: tuple[int, int, int], n_blocks: int,
+                     flag: str = "n-blocks") -> int:
+    """How much the stride-2 blocks scale an image (2**n_blocks); ConfigError naming `flag`
+    when H or W does not divide by it."""
+    _, height, width = image_shape
     factor = 2 ** n_blocks
     if height % factor or width % factor:
-        raise ValueError(f"image H and W must be divisible by 2**n_blocks = {factor}; "
-                         f"got {height}x{width}")
+        raise ConfigError(f"--{flag}: {n_blocks} blocks need H and W divisible by {factor}; "
+                          f"the images are {height}x{width} (lower --n-blocks or set "
+                          "--image-shape)")
     return factor
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module, enabled: bool = True):
+    """Inference mode inside (BatchNorm's running statistics, no dropout), the module's own
+    mode put back after."""
+    was_training = module.training
+    if enabled:
+        module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 class Generator(nn.Module):
     """z -> dense -> reshape -> transposed convolutions -> tanh image in [-1, 1]."""
 
-    def __init__(self, z_dim: int = 20, image_shape: tuple[int, int, int] = (1, 28, 28),
+    def __init__(self, *, z_dim: int = 20, image_shape: tuple[int, int, int] = (1, 28, 28),
                  n_filters: int = 128, n_blocks: int = 2, slope: float = 0.3,
                  bn_momentum: float = 0.01, bn_eps: float = 1e-3, keras_padding: bool = False):
         super().__init__()
         channels, height, width = image_shape
-        factor = _size_factor(height, width, n_blocks)
+        factor = check_image_size(image_shape, n_blocks)
         self.z_dim, self.image_shape = z_dim, tuple(image_shape)
         self.hidden = (n_filters, height // factor, width // factor)
         hidden_units = n_filters * self.hidden[1] * self.hidden[2]
@@ -138,14 +158,14 @@ class MinibatchDiscrimination(nn.Module):
 class Critic(nn.Module):
     """Convolutional critic: one unbounded score per image (a logit for the GAN losses)."""
 
-    def __init__(self, image_shape: tuple[int, int, int] = (1, 28, 28), n_filters: int = 64,
+    def __init__(self, *, image_shape: tuple[int, int, int] = (1, 28, 28), n_filters: int = 64,
                  n_blocks: int = 2, norm: str = "batch", dropout: float = 0.3,
                  slope: float = 0.3, bn_momentum: float = 0.01, bn_eps: float = 1e-3,
                  spectral_norm: bool = False, minibatch_discrimination: bool = False,
                  keras_padding: bool = False):
         super().__init__()
         channels, height, width = image_shape
-        factor = _size_factor(height, width, n_blocks)
+        factor = check_image_size(image_shape, n_blocks)
         sn = _spectral_norm if spectral_norm else (lambda m: m)
         layers = [sn(nn.Conv2d(channels, n_filters, 5, 1, 2)),
                   _critic_norm(norm, n_filters, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
@@ -200,14 +220,40 @@ def init_weights(module: nn.Module, scheme: str) -> None:
             nn.init.zeros_(m.bias)
 
 
+def build_generator(cfg: ModelConfig, image_shape: tuple[int, int, int],
+                    init: bool = True) -> Generator:
+    """The generator of a model config: the one place that builds it, for training, loading,
+    export and the hub alike (tests/test_round_trip.py checks every preset's round trip).
+    init=False leaves PyTorch's initialisation (for weights about to be loaded)."""
+    generator = Generator(
+        z_dim=cfg.z_dim, image_shape=tuple(image_shape), n_filters=cfg.g_filters,
+        n_blocks=cfg.n_blocks, slope=cfg.slope, bn_momentum=cfg.bn_momentum,
+        bn_eps=cfg.bn_eps, keras_padding=cfg.padding == "keras")
+    if init:
+        init_weights(generator, cfg.weight_init)
+    return generator
+
+
+def build_critic(cfg: ModelConfig, image_shape: tuple[int, int, int],
+                 init: bool = True) -> Critic:
+    """The critic of a model config (the one place that builds it)."""
+    critic = Critic(
+        image_shape=tuple(image_shape), n_filters=cfg.c_filters, n_blocks=cfg.n_blocks,
+        norm=cfg.critic_norm, dropout=cfg.dropout, slope=cfg.slope,
+        bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, spectral_norm=cfg.spectral_norm,
+        minibatch_discrimination=cfg.minibatch_discrimination,
+        keras_padding=cfg.padding == "keras")
+    if init:
+        init_weights(critic, cfg.weight_init)
+    return critic
+
+
 def build_models(cfg: ModelConfig, image_shape: tuple[int, int, int]) -> tuple[Generator, Critic]:
-    """Both networks from a model config, initialised per `cfg.weight_init`."""
-    keras = cfg.padding == "keras"
-    generator = Generator(cfg.z_dim, image_shape, cfg.g_filters, cfg.n_blocks, cfg.slope,
-                          cfg.bn_momentum, cfg.bn_eps, keras)
-    critic = Critic(image_shape, cfg.c_filters, cfg.n_blocks, cfg.critic_norm, cfg.dropout,
-                    cfg.slope, cfg.bn_momentum, cfg.bn_eps, cfg.spectral_norm,
-                    cfg.minibatch_discrimination, keras)
+    """Both networks from a model config, initialised per `cfg.weight_init`. Both are built
+    before either is initialised: the order in which the global random stream has always
+    been drawn, so a seed gives the weights it gave before."""
+    generator = build_generator(cfg, image_shape, init=False)
+    critic = build_critic(cfg, image_shape, init=False)
     init_weights(generator, cfg.weight_init)
     init_weights(critic, cfg.weight_init)
     return generator, critic

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .models import eval_mode
+
 
 def _param_counts(module: nn.Module) -> tuple[int, int]:
     """Trainable parameters and, as Keras counts them, non-trainable running statistics."""
@@ -31,13 +33,10 @@ def summary(model: nn.Module, example: torch.Tensor, title: str = "") -> str:
                          own))
 
         hooks.append(module.register_forward_hook(hook))
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             model(example)
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     trainable, non_trainable = _param_counts(model)

@@ -54,7 +54,7 @@ def _type_ok(value, hint: str) -> bool:
 
 
 def _check_types(cfg: Config) -> None:
-    for sect in (cfg.model, cfg.train, cfg.run):
+    for sect in (cfg.model, cfg.train, cfg.run, cfg.speed):
         for f in dataclasses.fields(sect):
             value = getattr(sect, f.name)
             _need(_type_ok(value, str(f.type)), f.name,
@@ -62,7 +62,7 @@ def _check_types(cfg: Config) -> None:
 
 
 def _check_choices(cfg: Config) -> None:
-    for sect in (cfg.model, cfg.train, cfg.run):
+    for sect in (cfg.model, cfg.train, cfg.run, cfg.speed):
         for f in dataclasses.fields(sect):
             choices = f.metadata.get("choices")
             value = getattr(sect, f.name)
@@ -91,13 +91,13 @@ def _check_shape(m: ModelConfig, shape: tuple | None) -> tuple[int, int, int] | 
     flag = "image_shape" if m.image_shape is not None else "n_blocks"
     _need(len(shape) == 3 and all(isinstance(s, int) and s >= 1 for s in shape),
           "image_shape", f"must be C,H,W with positive sizes; got {shape}")
+    from .models import check_image_size
+
     c, h, w = shape
-    k = 2 ** m.n_blocks
     _need(c in (1, 3), "image_shape", f"channels must be 1 or 3; got {c}")
     _need(h <= MAX_IMAGE_SIDE and w <= MAX_IMAGE_SIDE, "image_shape",
           f"H and W must be at most {MAX_IMAGE_SIDE}; got {h}x{w}")
-    _need(h % k == 0 and w % k == 0, flag,
-          f"H and W ({h}x{w}) must be divisible by 2**n_blocks = {k}")
+    check_image_size(shape, m.n_blocks, flag.replace("_", "-"))
     return c, h, w
 
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from wganlab.config import get_preset
+from wganlab.config import Config, get_preset
 from wganlab.training import steps
 
 N, SHAPE, Z = 6, (1, 2, 2), 3
@@ -87,7 +87,7 @@ def critic_by_hand(t, s):
     w, b, x_r = s["w"], s["b"], s["real"]
     x_f = s["z"] @ s["a"].T
     d_r, d_f = x_r @ w + b, x_f @ w + b
-    if t.loss in ("wgan-gp", "wgan"):
+    if t.loss == "wasserstein":
         loss = d_f.mean() - d_r.mean()
         dw, db = x_f.mean(0) - x_r.mean(0), 0.0
     elif t.loss == "hinge":
@@ -100,12 +100,16 @@ def critic_by_hand(t, s):
         dw = ((-sigmoid(-d_r))[:, None] * x_r + sigmoid(d_f)[:, None] * x_f).mean(0)
         db = (-sigmoid(-d_r) + sigmoid(d_f)).mean()
     penalty = None
-    if t.loss == "wgan-gp":
-        gain = EVAL_GAIN if t.gp_eval_mode else TRAIN_GAIN
-        norm = gain * np.linalg.norm(w)
+    gain = EVAL_GAIN if t.gp_eval_mode else TRAIN_GAIN
+    norm = gain * np.linalg.norm(w)  # ||grad_x D|| at every point, interpolate or real
+    if t.penalty == "gp":
         penalty = (norm - 1) ** 2
         loss += t.gp_weight * penalty
         dw = dw + t.gp_weight * 2 * (norm - 1) * gain * w / np.linalg.norm(w)
+    elif t.penalty == "r1":  # (1/2) ||g w||^2, whose gradient in w is g^2 w
+        penalty = 0.5 * norm ** 2
+        loss += t.gp_weight * penalty
+        dw = dw + t.gp_weight * gain ** 2 * w
     return loss, dw, db, penalty, d_r.mean(), d_f.mean()
 
 
@@ -118,24 +122,34 @@ def generator_by_hand(t, s, w=None, b=None):
     if t.feature_matching:
         diff = s["real"].mean(0) - x_f.mean(0)
         return (diff ** 2).sum(), -2 * np.outer(diff, z.mean(0))
-    if t.loss in ("wgan-gp", "wgan", "hinge"):
+    if t.loss in ("wasserstein", "hinge"):
         return -d_f.mean(), -np.outer(w, z.mean(0))
-    if t.loss == "gan-minimax":
+    if t.loss == "minimax":
         return -softplus(d_f).mean(), -np.outer(w, (sigmoid(d_f)[:, None] * z).mean(0))
     return softplus(-d_f).mean(), np.outer(w, (-sigmoid(-d_f)[:, None] * z).mean(0))
+
+
+def step_of(t, critic, generator, c_opt, g_opt):
+    """The project's one step body for train config t, checks on the host."""
+    return steps.Step(Config(train=t), generator, critic, g_opt, c_opt, steps.HostCheck("stop"))
+
+
+ALPHA = torch.rand(N, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
 
 
 def close(tensor, value, tol=1e-10):
     np.testing.assert_allclose(np.asarray(tensor.detach()), value, rtol=tol, atol=tol)
 
 
+WGAN_GP = dict(loss="wasserstein", penalty="gp", gp_weight=10.0)
 RECIPES = {  # preset -> what its train config must say about the loss
-    "seed": dict(loss="wgan-gp", shared_step=True, gp_eval_mode=True, gp_weight=10.0),
-    "wgan-gp": dict(loss="wgan-gp", shared_step=False, gp_eval_mode=False, gp_weight=10.0),
-    "cpu-demo": dict(loss="wgan-gp", shared_step=False, gp_eval_mode=False, gp_weight=10.0),
-    "dcgan": dict(loss="gan-ns", shared_step=False),
-    "wgan": dict(loss="wgan", shared_step=False, clip=0.01),
-    "sngan": dict(loss="hinge", shared_step=False),
+    "seed": dict(WGAN_GP, shared_step=True, gp_eval_mode=True),
+    "wgan-gp": dict(WGAN_GP, shared_step=False, gp_eval_mode=False),
+    "cpu-demo": dict(WGAN_GP, shared_step=False, gp_eval_mode=False),
+    "fast": dict(WGAN_GP, shared_step=False, gp_eval_mode=False),
+    "dcgan": dict(loss="non-saturating", penalty="none", shared_step=False),
+    "wgan": dict(loss="wasserstein", penalty="none", shared_step=False, clip=0.01),
+    "sngan": dict(loss="hinge", penalty="none", shared_step=False),
 }
 
 
@@ -153,7 +167,11 @@ def configs():
     out["wgan-gp lambda 7"] = dataclasses.replace(out["wgan-gp"], gp_weight=7.0)
     out["seed lambda 3"] = dataclasses.replace(out["seed"], gp_weight=3.0)
     out["wgan-gp eval-mode penalty"] = dataclasses.replace(out["wgan-gp"], gp_eval_mode=True)
-    out["gan-minimax"] = dataclasses.replace(out["dcgan"], loss="gan-minimax")
+    out["minimax"] = dataclasses.replace(out["dcgan"], loss="minimax")
+    out["wgan-gp r1 gamma 2"] = dataclasses.replace(out["wgan-gp"], penalty="r1", gp_weight=2.0)
+    out["dcgan r1 eval-mode"] = dataclasses.replace(out["dcgan"], penalty="r1", gp_weight=0.5,
+                                                    gp_eval_mode=True)
+    out["hinge with gp"] = dataclasses.replace(out["sngan"], penalty="gp")
     out["wgan-gp feature matching"] = dataclasses.replace(out["wgan-gp"], feature_matching=True)
     out["seed feature matching"] = dataclasses.replace(out["seed"], feature_matching=True)
     return out
@@ -167,9 +185,9 @@ SHARED = [k for k, t in CONFIGS.items() if t.shared_step]
 @pytest.mark.parametrize("name", SEPARATE)
 def test_critic_update_matches_the_hand_derived_loss_and_gradient(name, setup):
     t = CONFIGS[name]
-    critic, generator, c_opt, _ = nets(setup)
+    critic, generator, c_opt, g_opt = nets(setup)
     real, z = tensors(setup)
-    terms, ok = steps.critic_update(t, generator, critic, c_opt, real, z, None, "stop")
+    terms, ok = step_of(t, critic, generator, c_opt, g_opt).critic_update(real, z, ALPHA)
     loss, dw, db, penalty, d_r, d_f = critic_by_hand(t, setup)
     assert ok and critic.training  # the penalty pass must leave the critic as it found it
     close(terms["d_loss"], loss)
@@ -194,9 +212,9 @@ def test_critic_update_matches_the_hand_derived_loss_and_gradient(name, setup):
 @pytest.mark.parametrize("name", SEPARATE)
 def test_generator_update_matches_the_hand_derived_loss_and_gradient(name, setup):
     t = CONFIGS[name]
-    critic, generator, _, g_opt = nets(setup)
+    critic, generator, c_opt, g_opt = nets(setup)
     real, z = tensors(setup)
-    terms, ok = steps.generator_update(t, generator, critic, g_opt, z, real, "stop")
+    terms, ok = step_of(t, critic, generator, c_opt, g_opt).generator_update(z, real)
     loss, da = generator_by_hand(t, setup)
     assert ok and critic.training
     close(terms["g_loss"], loss)
@@ -210,7 +228,7 @@ def test_shared_step_takes_both_gradients_before_either_network_moves(name, setu
     t = CONFIGS[name]
     critic, generator, c_opt, g_opt = nets(setup)
     real, z = tensors(setup)
-    terms, ok = steps.shared_update(t, generator, critic, g_opt, c_opt, real, z, None, "stop")
+    terms, ok = step_of(t, critic, generator, c_opt, g_opt).shared_update(real, z, ALPHA)
     c_loss, dw, db, penalty, _, _ = critic_by_hand(t, setup)
     g_loss, da = generator_by_hand(t, setup)  # against the critic as it was before the step
     assert ok and critic.training
@@ -233,11 +251,11 @@ def test_the_seed_penalty_is_the_inference_mode_one():
         t = get_preset(name).train
         critic, generator, c_opt, g_opt = nets(s)
         real, z = tensors(s)
+        step = step_of(t, critic, generator, c_opt, g_opt)
         if t.shared_step:
-            terms, _ = steps.shared_update(t, generator, critic, g_opt, c_opt, real, z, None,
-                                           "stop")
+            terms, _ = step.shared_update(real, z, ALPHA)
         else:
-            terms, _ = steps.critic_update(t, generator, critic, c_opt, real, z, None, "stop")
+            terms, _ = step.critic_update(real, z, ALPHA)
         assert terms["gp"].item() == pytest.approx(expected, rel=1e-12), name
 
 
@@ -247,7 +265,7 @@ def test_penalty_pass_leaves_a_critic_in_inference_mode_there():
     rng = np.random.default_rng(2)
     s = dict(w=np.full(D, 1.5), b=0.0, a=rng.normal(size=(D, Z)),
              real=rng.uniform(-1, 1, (N, D)), z=rng.normal(size=(N, Z)))
-    critic, generator, c_opt, _ = nets(s)
+    critic, generator, c_opt, g_opt = nets(s)
     critic.eval()
-    steps.critic_update(t, generator, critic, c_opt, *tensors(s), None, "stop")
+    step_of(t, critic, generator, c_opt, g_opt).critic_update(*tensors(s), ALPHA)
     assert not critic.training

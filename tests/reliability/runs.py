@@ -43,13 +43,18 @@ def spawn(argv: list[str], cwd: Path, python_code: str | None = None,
     head = ["-c", python_code] if python_code else ["-m", "wganlab"]
     return subprocess.Popen([sys.executable, *head, *argv], cwd=cwd, env=child_env(**env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
+                            preexec_fn=default_signals)
 
 
-def default_sigint() -> None:
-    """In the child: SIGINT as a terminal gives it, even when the tests themselves were
-    started with SIGINT ignored (a background job of a script), which a child inherits."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+TERMINAL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def default_signals() -> None:
+    """In the child: SIGINT, SIGTERM and SIGHUP as a terminal gives them, even when the tests
+    themselves were started with them ignored (a background job of a script ignores SIGINT,
+    `nohup` SIGHUP), which a child inherits."""
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -36,8 +36,9 @@ def test_sample_grids_and_generate_use_the_ema(cli, tmp_path):
     run = tmp_path / "run"
     assert cli(*train_argv("wgan-gp", run, PER_EPOCH["wgan-gp"], *EMA))[0] == 0
     state = checkpoint.load(checkpoint.list_checkpoints(run)[0])
-    averaged, _, info = load_generator(run)
-    raw, _, _ = load_generator(run, weights="raw")
+    averaged = load_generator(run)
+    info = averaged.provenance
+    raw = load_generator(run, weights="raw")
     assert info["weights"] == "ema"
     with torch.no_grad():
         from_ema = to_uint8(averaged(state["fixed_z"]))

@@ -41,8 +41,9 @@ def assert_every_checkpoint_finite(run):
 
 def test_nan_critic_loss_stops_with_exit_5(tmp_path, cli, monkeypatch):
     # The seed preset makes one critic-loss call per step: call 3 is step 3.
-    monkeypatch.setattr(losses, "critic_wasserstein", nan_on_call(
-        losses.critic_wasserstein, 3, lambda x: x * math.nan))
+    critic_loss, generator_loss = losses.LOSSES["wasserstein"]
+    monkeypatch.setitem(losses.LOSSES, "wasserstein", (nan_on_call(
+        critic_loss, 3, lambda x: x * math.nan), generator_loss))
     run = tmp_path / "run"
     code, _, err = cli(*train_argv("seed", run, 6, "--checkpoint-every", 1))
     assert code == NonFiniteError.exit_code == 5
@@ -54,8 +55,8 @@ def test_nan_critic_loss_stops_with_exit_5(tmp_path, cli, monkeypatch):
 
 def test_inf_gradient_penalty_stops_with_exit_5(tmp_path, cli, monkeypatch):
     # wgan-gp: five critic updates per step; call 16 is step 4's first.
-    monkeypatch.setattr(losses, "gradient_penalty", nan_on_call(
-        losses.gradient_penalty, 16, lambda out: (out[0] * math.inf, out[1])))
+    monkeypatch.setitem(losses.PENALTIES, "gp", (nan_on_call(
+        losses.gradient_penalty, 16, lambda out: (out[0] * math.inf, out[1])), True))
     run = tmp_path / "run"
     code, _, err = cli(*train_argv("wgan-gp", run, 6, "--checkpoint-every", 1))
     assert code == 5
@@ -88,8 +89,8 @@ def test_nan_gradient_stops_with_exit_5(tmp_path, cli, monkeypatch):
 
 def test_on_nan_skip_skips_and_counts(tmp_path, cli, monkeypatch):
     # NaN in the *first* of step 2's five critic updates: the step still counts as skipped.
-    monkeypatch.setattr(losses, "gradient_penalty", nan_on_call(
-        losses.gradient_penalty, 6, lambda out: (out[0] * math.nan, out[1])))
+    monkeypatch.setitem(losses.PENALTIES, "gp", (nan_on_call(
+        losses.gradient_penalty, 6, lambda out: (out[0] * math.nan, out[1])), True))
     run = tmp_path / "run"
     code, out, err = cli(*train_argv("wgan-gp", run, 4, "--on-nan", "skip"))
     assert code == 0, err

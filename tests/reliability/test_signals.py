@@ -21,6 +21,7 @@ from .runs import (
     child_env,
     compare_rows,
     count_loss_rows,
+    default_signals,
     finish,
     loss_rows,
     spawn,
@@ -117,8 +118,23 @@ class CtrlCDuringImport:
         return None
 
 
+def ignoring_sigint() -> None:
+    default_signals()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture
+def python_sigint():
+    """SIGINT as Python sets it up in a terminal, whatever this test process inherited (a
+    background job or `nohup` starts it ignored); put back after."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("swallow", [False, True])
-def test_ctrl_c_while_the_command_starts_is_one_line(monkeypatch, capsys, swallow):
+def test_ctrl_c_while_the_command_starts_is_one_line(monkeypatch, capsys, swallow,
+                                                     python_sigint):
     from wganlab.__main__ import run
 
     for name in [m for m in sys.modules if m.startswith("wganlab.cli")]:
@@ -139,7 +155,7 @@ def test_a_sigint_ignored_at_start_stays_ignored(tmp_path):
                              *train_argv("wgan-gp", run, FOREVER, "--log-every", 1)],
                             cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                            preexec_fn=ignoring_sigint)
     time.sleep(0.5)  # while it starts
     proc.send_signal(signal.SIGINT)
     wait_for(lambda: count_loss_rows(run) >= 3, 240, "3 logged steps", proc)

@@ -16,9 +16,10 @@ from ..training.optim import KerasAdam
 
 
 def check_recipe(cfg: Config) -> None:
-    """The baseline covers the WGAN-GP recipes (presets seed and wgan-gp)."""
+    """The baseline covers the WGAN-GP recipes (presets seed, wgan-gp, fast)."""
     t = cfg.train
-    if t.loss != "wgan-gp" or t.optimizer != "adam" or t.feature_matching or t.clip:
+    if (t.loss, t.penalty, t.optimizer) != ("wasserstein", "gp", "adam") or \
+            t.feature_matching or t.clip:
         raise ConfigError(f"--presets: the baseline step is written for the wgan-gp loss with "
                           f"Adam (presets seed, wgan-gp); preset {cfg.preset!r} is not")
 

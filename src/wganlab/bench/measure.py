@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -29,11 +31,34 @@ def machine_info(devices: list[str]) -> dict:
     return info
 
 
+@contextlib.contextmanager
+def quiet_profiler():
+    """Silence what the profiler's native libraries print on their own (kineto's "USDT: ...
+    profiler_start" lines, written straight to file descriptors 1 and 2, past Python), so
+    the benchmark's output is its table alone. Python's own output is flushed first."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def cpu_step_peak_bytes(run) -> int:
     """Peak of the running total of bytes allocated minus freed while `run()` executes."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_profiler(), profile(activities=[ProfilerActivity.CPU],
+                                   profile_memory=True) as prof:
         run()
     events = sorted((e.time_range.start, e.self_cpu_memory_usage) for e in prof.events()
                     if e.self_cpu_memory_usage)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch.profiler import ProfilerActivity, profile
 
+from .measure import quiet_profiler
 from .speed import VARIANTS, Variant, _positions, _sync, pick_variants, prepare_case, skip_reason
 
 
@@ -42,12 +43,12 @@ def profile_case(preset: str, batch: int, device_name: str, opts) -> list[dict]:
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
     out = []
     for name in pick_variants(opts.variants, opts.bf16):
-        if skip_reason(name, device, C):
+        if skip_reason(name, device):
             continue
         v = Variant(name, cfg, G, C, images, device, VARIANTS[name], opts.warmup)
         v.warm_up(positions, order)
         _sync(device)
-        with profile(activities=activities) as prof:
+        with quiet_profiler(), profile(activities=activities) as prof:
             for _ in range(opts.steps):
                 v.run(order, next(positions))
             _sync(device)

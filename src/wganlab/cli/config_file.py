@@ -29,7 +29,7 @@ except ModuleNotFoundError:  # pragma: no cover - depends on the Python version
     except ModuleNotFoundError:
         tomllib = None
 
-TOP_KEYS = ("preset", "model", "train", "run")
+TOP_KEYS = ("preset", *C.SECTIONS)
 CUSTOM = "custom"  # Config()'s own preset name: the dataclass defaults, no preset applied
 
 
@@ -88,8 +88,9 @@ def _section(path: Path, name: str, values) -> dict:
         if key not in fields:
             raise ConfigError(f"{path}: unknown key {name}.{key}; allowed in [{name}]: "
                               f"{', '.join(fields)}")
-        out[key] = _value(f"{path}: {name}.{key} = {value!r}", value, str(hints[key]),
-                          fields[key].metadata.get("choices"))
+        meta = fields[key].metadata
+        choices = meta.get("choices") and (*meta["choices"], *meta.get("aliases", ()))
+        out[key] = _value(f"{path}: {name}.{key} = {value!r}", value, str(hints[key]), choices)
     return out
 
 

@@ -15,7 +15,6 @@ from .config_file import base_config, read_config_file
 
 DEFAULT_PRESET = "wgan-gp"
 MAX_IMAGES = 100_000  # per command: more is a typo (and hours of PNG writing)
-MAX_SEED = 2 ** 63 - 1  # what torch.Generator.manual_seed takes
 
 
 def in_range(value: int, flag: str, low: int, high: int) -> None:
@@ -64,8 +63,10 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
             if f.name in skip:
                 continue
             flag, hint = "--" + f.name.replace("_", "-"), str(hints[f.name])
+            choices = f.metadata.get("choices")
             kw = dict(dest=f"{section}.{f.name}", default=argparse.SUPPRESS,
-                      help=f.metadata["help"], choices=f.metadata.get("choices"))
+                      help=f.metadata["help"],
+                      choices=choices and (*choices, *f.metadata.get("aliases", ())))
             if hint.startswith("bool") or hint == "<class 'bool'>":
                 kw.update(action=argparse.BooleanOptionalAction)
             elif "tuple[int, int, int]" in hint:

@@ -6,16 +6,15 @@ import argparse
 import os
 import sys
 import traceback
-from dataclasses import fields
 from pathlib import Path
 
 from .. import config as C
 from ..errors import ConfigError
+from ..validation import MAX_SEED
 from . import measure, reproduce
 from .flags import (
     DEFAULT_PRESET,
     MAX_IMAGES,
-    MAX_SEED,
     Parser,
     add_config_flags,
     in_range,
@@ -31,10 +30,8 @@ def cmd_train(args):
         print(cfg.to_json())
         return 0
     from ..training.loop import train
-    from ..training.runner import Speed
 
-    speed = Speed(**{f.name: getattr(args, f.name) for f in fields(Speed)})
-    result = train(cfg, resume, speed, init_from=args.init_from)
+    result = train(cfg, resume, init_from=args.init_from)
     if int(os.environ.get("RANK", "0")) == 0:
         print(finished_message(result))
     return result.exit_code
@@ -104,16 +101,15 @@ def cmd_generate(args):
     from ..generate import interpolation_grid, load_generator, sample
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, cfg, info = load_generator(args.model or args.run, args.checkpoint, device,
-                                          args.weights)
+    generator = load_generator(args.model or args.run, device, args.weights, args.checkpoint)
+    cfg, info = generator.config, generator.provenance
     _say_weights(info)
     if args.interpolate:
-        images = interpolation_grid(generator, args.rows, args.steps, cfg.train.z_dist, args.seed,
-                                    args.interpolate == "spherical", device)
+        images = to_uint8(interpolation_grid(generator, args.rows, args.steps, cfg.train.z_dist,
+                                             args.seed, args.interpolate == "spherical", device))
         nrow = args.steps
     else:
-        images, nrow = sample(generator, args.n, cfg.train.z_dist, args.seed, device), 8
-    images = to_uint8(images)
+        images, nrow = sample(generator, args.n, args.seed), 8
     if args.out_dir:
         for i, img in enumerate(images):
             data = grid_png(img[None], nrow=1, pad=0)  # the sample alone, at its own size
@@ -176,20 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TOML or JSON settings (a run's config.json repeats that run); "
                         "flags override them")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
-                   help="on CUDA, replay each training step as one captured CUDA graph")
-    p.add_argument("--bf16", action="store_true",
-                   help="bf16 autocast for forward passes (the gradient penalty's norm stays fp32)")
-    on_off = argparse.BooleanOptionalAction
-    p.add_argument("--fused-optimizer", action=on_off, default=True,
-                   help="fused Adam (foreach RMSprop): a few kernels instead of one per tensor")
-    p.add_argument("--cudnn-benchmark", action=on_off, default=True,
-                   help="on CUDA, let cuDNN time its convolution algorithms once per shape")
-    p.add_argument("--channels-last", action=on_off, default=False,
-                   help="NHWC memory layout for weights and batches")
-    p.add_argument("--concat-critic", action=on_off, default=False,
-                   help="score real, fake and penalty interpolates in one critic pass "
-                        "(critics without BatchNorm, dropout, spectral norm, minibatch disc.)")
     add_config_flags(p)
     p.set_defaults(func=cmd_train)
 

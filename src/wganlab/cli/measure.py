@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import config as C
 from ..errors import ConfigError
-from .flags import MAX_IMAGES, MAX_SEED, add_config_flags, in_range, overrides_from
+from ..validation import MAX_SEED
+from .flags import MAX_IMAGES, add_config_flags, in_range, overrides_from
 
 
 def register_evaluate(sub) -> None:
@@ -187,7 +188,7 @@ def register_bench(sub) -> None:
     p.add_argument("--bf16", action="store_true", help="also time ours with bf16 autocast")
     p.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                    help="rows beside baseline and ours: all, or names such as ours-unfused, "
-                        "ours+channels-last, ours+concat-critic (see benchmarks/README.md)")
+                        "ours+channels-last, ours+bf16 (see benchmarks/README.md)")
     p.add_argument("--profile", action="store_true",
                    help="instead of timing: the ops with the most self time in --steps steps "
                         "of ours (and --variants), by torch.profiler")

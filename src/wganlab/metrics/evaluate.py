@@ -74,24 +74,16 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
     return record
 
 
-@torch.no_grad()
-def sample_uint8(generator, n: int, z_dist: str, seed: int, device="cpu") -> torch.Tensor:
-    """n seeded samples of the generator as uint8 (n, C, H, W)."""
-    from ..base.images import to_uint8
-    from ..generate import sample
-
-    return to_uint8(sample(generator, n, z_dist, seed, device))
-
-
 def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
                  bootstrap: int = 0, device="cpu", split: str = "test",
                  weights: str = "ema") -> dict:
     """Sample a run's generator (its EMA weights where it has them, unless weights="raw"),
     evaluate it against the test split, write RUN/eval.json."""
-    from ..generate import load_generator
+    from ..generate import load_generator, sample
 
-    generator, cfg, info = load_generator(run, checkpoint_path, device, weights)
-    fake = sample_uint8(generator, n, cfg.train.z_dist, seed, device)
+    generator = load_generator(run, device, weights, checkpoint=checkpoint_path)
+    cfg, info = generator.config, generator.provenance
+    fake = sample(generator, n, seed)
     record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
                              device)
     record.update(run=str(run), preset=cfg.preset, checkpoint=info["checkpoint"],

@@ -1,4 +1,5 @@
-"""Faster kernels for the same step: each a switch in `Speed`, none changing the maths.
+"""Faster kernels for the same step: each a setting of config.SpeedConfig, none changing the
+maths.
 
 - fused_optimizer: Adam as one fused kernel per device and dtype (`fused=True`) instead of one
   small kernel per tensor and operation; RMSprop, which has no fused form, as foreach kernels.
@@ -7,62 +8,16 @@
   fastest (the step's shapes never change). Set only while the project's step runs.
 - channels_last: the networks' 4-D weights and the real batches in NHWC memory layout, the
   layout tensor-core convolutions want (saves the NCHW<->NHWC conversion kernels).
-- concat_critic: one critic pass over real, fake and the penalty's interpolates together
-  (three times the batch per kernel). Only for critics without batch coupling: a critic with
-  BatchNorm (batch statistics), minibatch discrimination (compares samples), dropout (one
-  mask draw instead of three) or spectral norm (a power iteration per forward) computes
-  something else on a concatenated batch, so those keep their separate passes.
-- bf16: autocast for the forward passes (this one rounds differently; the penalty's norm
-  stays fp32).
+- bf16: autocast for the forward passes and losses (this one rounds differently; see
+  steps.Step).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
-from torch.nn.modules.instancenorm import _InstanceNorm
-from torch.nn.utils.parametrizations import _SpectralNorm
-
-from ..models import MinibatchDiscrimination
-
-
-@dataclass(frozen=True)
-class Speed:
-    """How to run the step; none of this changes what is computed, except bf16's rounding."""
-
-    cuda_graph: bool = True  # capture the whole step as one CUDA graph where possible
-    bf16: bool = False  # bf16 autocast for forward passes (the penalty's norm stays fp32)
-    fused_optimizer: bool = True  # fused Adam / foreach RMSprop (capturable either way)
-    cudnn_benchmark: bool = True  # cuDNN times its algorithms once per shape (CUDA only)
-    channels_last: bool = False  # NHWC weights and batches (pays on tensor cores, maybe)
-    concat_critic: bool = False  # score real, fake and interpolates in one critic pass
-
-    def changed(self) -> dict:
-        """The switches that differ from the defaults."""
-        default = Speed()
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)}
-
-
-def batch_coupling(critic: nn.Module) -> list[str]:
-    """Why a concatenated critic pass would compute something else (empty when it would not)."""
-    reasons = []
-    for module in critic.modules():
-        if isinstance(module, _BatchNorm):
-            reasons.append("BatchNorm uses batch statistics")
-        elif isinstance(module, _InstanceNorm) and module.track_running_stats:
-            reasons.append("instance norm tracks running statistics")
-        elif isinstance(module, nn.Dropout) and module.p > 0:
-            reasons.append("dropout would draw one mask instead of one per pass")
-        elif isinstance(module, MinibatchDiscrimination):
-            reasons.append("minibatch discrimination compares the samples of a batch")
-        elif isinstance(module, _SpectralNorm):
-            reasons.append("spectral norm runs a power iteration on every forward pass")
-    return sorted(set(reasons))
 
 
 def prepare_optimizer(optimizer: torch.optim.Optimizer, capturable: bool, fused: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -18,10 +18,11 @@ from ..base import checkpoint
 from ..base.device import seed_everything
 from ..base.files import remove_temporaries, write_json
 from ..base.lock import RunLock
-from ..config import Config, validate
+from ..config import Config, apply_overrides, validate
 from ..data import Dataset, load_dataset
 from ..errors import ConfigError, NonFiniteError
 from ..metrics import health
+from ..models import check_image_size
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
 from ..version import __version__
@@ -29,8 +30,8 @@ from . import distributed
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
 from .progress import Progress
-from .resume import check_same_run, init_weights, resume_point
-from .runner import Speed, make_runner
+from .resume import check_same_run, load_initial_weights, resume_point
+from .runner import make_runner
 from .runtime import Clock, StopSignals
 from .schedule import epoch_order, planned_steps, steps_per_epoch
 from .state import N_FIXED, TrainState
@@ -49,9 +50,10 @@ class TrainResult:
     last_eval: dict | None = None  # the last --eval-every row (fid, kid_mean, ...), if any
 
 
-def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
-          data: Dataset | None = None, init_from: str | None = None) -> TrainResult:
-    """Train (or, with `resume`, continue) the run `cfg` describes; see the README.
+def train(cfg: Config, resume: bool | str = False, data: Dataset | None = None,
+          init_from: str | None = None) -> TrainResult:
+    """Train (or, with `resume`, continue) the run `cfg` describes; see the README. `cfg` is
+    not changed (the run's own copy takes the data set's image shape).
 
     init_from: a checkpoint whose network weights (only) this new run starts from.
     """
@@ -61,13 +63,13 @@ def train(cfg: Config, resume: bool | str = False, speed: Speed = Speed(),
     # One writer per run directory (rank 0 holds RUN/.lock while it writes).
     lock = RunLock(cfg.run.out)
     try:
-        return _train(cfg, resume, speed, data, init_from, lock)
+        return _train(cfg, resume, data, init_from, lock)
     finally:
         lock.release()
 
 
-def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
-           init_from: str | None, lock: RunLock) -> TrainResult:
+def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str | None,
+           lock: RunLock) -> TrainResult:
     validate(cfg)
     t, r = cfg.train, cfg.run
     out = Path(r.out)
@@ -82,7 +84,7 @@ def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
     if data is None:  # else images given from Python, checked by data.user
         data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape,
                             r.on_bad_image)
-    images = _prepare_data(cfg, data, shard, device)
+    cfg, images = _prepare_data(cfg, data, shard, device)
     per_epoch = steps_per_epoch(len(images), cfg)
     total = planned_steps(cfg, per_epoch)
 
@@ -94,10 +96,10 @@ def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
         if main:
             print(f"Resuming {out} from {found[0]} at step {state.step}")
     if init_from:
-        init_weights(state, init_from, device)
+        load_initial_weights(state, init_from, device)
     # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
     runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt, images,
-                         state.noise, device, shard, speed)
+                         state.noise, device, shard)
     if main:
         lock.acquire()
         _prepare_run_dir(out, cfg, resuming=bool(resume))
@@ -106,6 +108,7 @@ def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
             "version": __version__, "steps_per_epoch": per_epoch, "planned_steps": total,
             "n_images": len(images), "data_source": data.source, "device": str(device),
             "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason,
+            "speed": asdict(runner.speed), "speed_notes": runner.notes,
             "init_from": str(init_from) if init_from else _earlier(out, "init_from")})
 
     # The side concerns, each an object the loop calls; only rank 0 writes or prints.
@@ -199,16 +202,19 @@ def _train(cfg: Config, resume: bool | str, speed: Speed, data: Dataset | None,
                        evaluation.last if evaluation is not None else None)
 
 
-def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device) -> torch.Tensor:
-    """Check the data against the config; the images, on the device when they fit."""
+def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device
+                  ) -> tuple[Config, torch.Tensor]:
+    """The run's config with the data set's image shape, and the images (on the device when
+    they fit), checked against each other."""
     t = cfg.train
-    cfg.model.image_shape = tuple(int(s) for s in data.images.shape[1:])
-    _check_blocks(cfg)
+    shape = tuple(int(s) for s in data.images.shape[1:])
+    cfg = apply_overrides(cfg, {"model": {"image_shape": shape}})
+    check_image_size(shape, cfg.model.n_blocks)
     if t.batch_size > len(data.images):
         raise ConfigError(f"--batch-size: {t.batch_size} is larger than the data set "
                           f"({len(data.images)} images)")
     distributed.check_batch(t.batch_size, shard)
-    return data.images.to(device) if data.images.nbytes < 2**32 else data.images
+    return cfg, data.images.to(device) if data.images.nbytes < 2**32 else data.images
 
 
 def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: bool):
@@ -250,13 +256,3 @@ def _prepare_run_dir(out: Path, cfg: Config, resuming: bool) -> None:
     (out / "checkpoints").mkdir(exist_ok=True)
     for folder in (out, out / "samples", out / "checkpoints"):
         remove_temporaries(folder)  # left by a process killed mid-write; we hold the lock
-
-
-def _check_blocks(cfg: Config) -> None:
-    """The data set's own image size must halve n_blocks times (the flag check saw no size)."""
-    _, h, w = cfg.model.image_shape
-    k = 2 ** cfg.model.n_blocks
-    if h % k or w % k:
-        raise ConfigError(f"--n-blocks: {cfg.model.n_blocks} blocks need H and W divisible by "
-                          f"{k}; the images are {h}x{w} (lower --n-blocks or set --image-shape)")
-

@@ -13,6 +13,7 @@ from ..base import checkpoint
 from ..base.files import atomic_write
 from ..base.images import grid_png, make_grid, to_uint8
 from ..config import Config
+from ..models import eval_mode
 from ..reporting.plots import redraw
 from .state import TrainState
 
@@ -25,13 +26,9 @@ class SampleGrids:
 
     def images(self, state: TrainState) -> torch.Tensor:
         """The fixed z through the sampling generator in inference mode, as uint8 images."""
-        generator = state.sampler  # the EMA generator when the run keeps one
-        was_training = generator.training
-        generator.eval()
-        with torch.no_grad():
-            images = to_uint8(generator(state.fixed_z))
-        generator.train(was_training)
-        return images
+        # The EMA generator when the run keeps one.
+        with torch.no_grad(), eval_mode(state.sampler) as generator:
+            return to_uint8(generator(state.fixed_z))
 
     def save(self, state: TrainState, epoch: int) -> None:
         """Write samples/epoch-NNN.png (and the grid to TensorBoard when on)."""
@@ -115,16 +112,14 @@ class Evaluation:
 
     def run(self, state: TrainState, per_epoch: int, training_seconds: float) -> float:
         """Evaluate now; returns the seconds it took."""
+        from ..generate import sample
         from ..metrics.compare import fid_plot
-        from ..metrics.evaluate import evaluate_images, sample_uint8
+        from ..metrics.evaluate import evaluate_images
 
         began, r = time.time(), self.cfg.run
-        generator = state.sampler  # the EMA generator when the run keeps one
-        was_training = generator.training
-        generator.eval()
-        fake = sample_uint8(generator, r.eval_n, self.cfg.train.z_dist, seed=0,
-                            device=self.device)
-        generator.train(was_training)
+        # The EMA generator when the run keeps one; sample() puts its mode back.
+        fake = sample(state.sampler, r.eval_n, seed=0, z_dist=self.cfg.train.z_dist,
+                      device=self.device)
         record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device)
         row = {"step": state.step, "epoch": state.step // per_epoch + 1,
                "time": round(training_seconds, 4), "eval": True,

@@ -4,7 +4,7 @@
                                    the metrics rows past the resume step) are kept aside and
                                    named; all damaged: refused, nothing changed
     check_same_run(state, cfg)     a checkpoint from a run with another config is refused
-    init_weights(state, path)      --init-from: the networks' weights of any compatible run
+    load_initial_weights(state, path)  --init-from: the networks' weights of any compatible run
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..base import checkpoint
 from ..base.files import atomic_write
-from ..config import RESUMABLE, Config
+from ..config import RESUMABLE, Config, upgrade
 from ..errors import CheckpointError, ConfigError
 
 ASIDE = "damaged"  # checkpoints/damaged/: kept for the user, never loaded or pruned
@@ -102,6 +102,7 @@ def differences(saved: dict, cfg: Config) -> list[str]:
     """'section.field: saved -> now' for every field that defines the run (all but run
     length and logging) on which a checkpoint's config and this run's config differ."""
     now, defaults = cfg.to_dict(), Config().to_dict()
+    saved = upgrade(saved)  # an earlier version's names, in this version's terms
     found = []
     for section in ("model", "train", "run"):
         theirs = saved.get(section) if isinstance(saved.get(section), dict) else {}
@@ -131,7 +132,7 @@ def check_same_run(path: Path, state: dict, cfg: Config) -> None:
                           f"--init-from {path}")
 
 
-def init_weights(state, path: str | Path, device) -> None:
+def load_initial_weights(state, path: str | Path, device) -> None:
     """--init-from: load a checkpoint's generator and critic weights into a fresh TrainState;
     its optimizers, step, random streams and config are not used."""
     saved = checkpoint.load(path, device)

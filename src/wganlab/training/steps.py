@@ -1,135 +1,117 @@
-"""One critic update, one generator update, and the tutorial's shared step.
+"""One generator step, written once: n_critic critic updates and a generator update, or the
+tutorial's shared step, on one `Batch`.
 
-Each update returns a dict of 0-dim tensors (losses and health statistics). Nothing here
-synchronises with the device except the finiteness check before an optimizer step.
+Every runner (eager, CUDA graph, DDP; runner.py and fast.py) calls the same `Step`; they
+differ only in how the batch reaches the device and in the `check` that finishes each
+optimizer update: `HostCheck` reads finiteness back on the host (eager: stop or skip at
+once), `DeviceCheck` keeps it on the device (a CUDA graph: nothing read back).
+
+The recipe is two table look-ups (losses.LOSSES, losses.PENALTIES): a new loss or penalty
+is a new table entry, not a new branch here. Precision is the same on every path: with bf16
+the forward passes and losses run under autocast and the backward passes outside it.
 """
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .. import losses
-from ..config import TrainConfig
+from ..config import Config
 from ..errors import NonFiniteError
+from ..models import eval_mode
 
 
-@contextlib.contextmanager
-def eval_mode(module: nn.Module, enabled: bool = True):
-    """Temporarily switch a module to inference mode (BatchNorm running stats, no dropout)."""
-    was_training = module.training
-    if enabled:
-        module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
+@dataclass
+class Batch:
+    """Everything one generator step consumes, drawn before it runs.
 
-
-class _JointPass:
-    """The critic as the penalty sees it, scoring real and fake in the same pass.
-
-    Called with the interpolates, it runs the critic once on [real, fake, interpolates] and
-    returns the interpolates' scores; the real and fake scores wait in d_real and d_fake.
-    Sample k's score depends on sample k only (see kernels.batch_coupling), so the penalty's
-    gradient with respect to the interpolates is the one a separate pass would give.
+    k is the number of critic updates (n_critic, or 1 for the shared step); b the images per
+    update on this process.
     """
 
-    def __init__(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor):
-        self.critic, self.real, self.fake = critic, real, fake
-        self.d_real = self.d_fake = None
-
-    def __call__(self, x_hat: torch.Tensor) -> torch.Tensor:
-        n = len(self.real)
-        scores = self.critic(torch.cat([self.real, self.fake, x_hat]))
-        self.d_real, self.d_fake, d_hat = scores.split([n, len(self.fake), len(x_hat)])
-        return d_hat
+    reals: torch.Tensor  # (k, b, C, H, W) floats in [-1, 1], one real batch per critic update
+    z: torch.Tensor  # (k + 1, b, z_dim): one per critic update, then the generator's; (1, ...)
+    #                  for the shared step, whose one generator forward feeds both updates
+    alphas: torch.Tensor | None  # (k, b): the gradient penalty's interpolation weights
+    labels: torch.Tensor | None = None  # (k + 1, b) class indices, for conditional models
 
 
-def _scores(t: TrainConfig, critic: nn.Module, real, fake, rng, concat: bool):
-    """d_real, d_fake and, for wgan-gp, the penalty and its per-sample gradient norms."""
-    if concat and t.loss == "wgan-gp":
-        joint = _JointPass(critic, real, fake)
-        gp, norms = losses.gradient_penalty(joint, real, fake.detach(), generator=rng)
-        return joint.d_real, joint.d_fake, gp, norms
-    if concat:
-        d_real, d_fake = critic(torch.cat([real, fake])).split([len(real), len(fake)])
-    else:
-        d_real, d_fake = critic(real), critic(fake)
-    if t.loss != "wgan-gp":
-        return d_real, d_fake, None, None
-    # The tutorial's Keras code called the critic without training=True here.
-    with eval_mode(critic, t.gp_eval_mode):
-        gp, norms = losses.gradient_penalty(critic, real, fake.detach(), generator=rng)
-    return d_real, d_fake, gp, norms
-
-
-def critic_terms(t: TrainConfig, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                 rng: torch.Generator | None, concat: bool = False) -> tuple[torch.Tensor, dict]:
-    """The critic's loss for one batch and the numbers worth logging.
-
-    concat: score real, fake (and the penalty's interpolates) in one critic pass. Only for a
-    critic without batch coupling or mode-dependent layers (kernels.batch_coupling is empty).
-    """
-    d_real, d_fake, gp, norms = _scores(t, critic, real, fake, rng, concat)
-    terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
-    if t.loss in ("wgan-gp", "wgan"):
-        loss = losses.critic_wasserstein(d_real, d_fake)
-    elif t.loss == "hinge":
-        loss = losses.critic_hinge(d_real, d_fake)
-    else:
-        loss = losses.discriminator_gan(d_real, d_fake)
-    if gp is not None:
-        loss = loss + t.gp_weight * gp
-        terms.update(gp=gp.detach(), gp_norm_mean=norms.mean(), gp_norm_std=norms.std(),
-                     gp_norm_near_1=((norms - 1).abs() <= 0.1).float().mean())
-    terms["d_loss"] = loss.detach()
-    terms["_d_fake"] = d_fake  # with its graph, for the tutorial's shared step
-    return loss, terms
-
-
-def generator_loss(t: TrainConfig, d_fake: torch.Tensor) -> torch.Tensor:
-    """The generator's adversarial loss from the critic's scores of generated images."""
-    if t.loss in ("wgan-gp", "wgan", "hinge"):
-        return losses.generator_wasserstein(d_fake)
-    if t.loss == "gan-minimax":
-        return losses.generator_minimax(d_fake)
-    return losses.generator_nonsaturating(d_fake)
-
-
-def generator_terms(t: TrainConfig, critic: nn.Module, fake: torch.Tensor,
-                    real: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    """The generator's loss for one batch of generated images."""
-    if t.feature_matching:
-        with torch.no_grad():
-            _, f_real = critic(real, return_features=True)
-        _, f_fake = critic(fake, return_features=True)
-        loss = losses.feature_matching(f_real, f_fake)
-    else:
-        loss = generator_loss(t, critic(fake))
-    return loss, {"g_loss": loss.detach()}
-
-
-def _grad_norm(params) -> torch.Tensor:
+def grad_norm(params) -> torch.Tensor:
+    """The total 2-norm of the parameters' gradients (0 when none has one)."""
     grads = [p.grad for p in params if p.grad is not None]
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
-def apply_update(optimizer: torch.optim.Optimizer, params: list, terms: dict, prefix: str,
-                 on_nan: str) -> bool:
-    """Step the optimizer if every term and gradient is finite; else stop or skip."""
-    terms[f"{prefix}_grad_norm"] = _grad_norm(params)
-    values = torch.stack([v.float() for v in terms.values()])
-    if bool(torch.isfinite(values).all()):
+def _all_finite(terms: dict) -> torch.Tensor:
+    return torch.isfinite(torch.stack([v.float() for v in terms.values()])).all()
+
+
+class HostCheck:
+    """Finish an update on the host: step when every term and gradient is finite, else skip
+    (on_nan="skip") or raise NonFiniteError. One device sync per update."""
+
+    def __init__(self, on_nan: str):
+        self.skip = on_nan == "skip"
+
+    def __call__(self, optimizer, params: list, terms: dict, prefix: str) -> torch.Tensor:
+        """Adds `{prefix}_grad_norm` to terms, steps if all is finite; the 0-dim bool."""
+        terms[f"{prefix}_grad_norm"] = grad_norm(params)
+        finite = _all_finite(terms)
+        self.step_if(optimizer, params, finite, terms)
+        return finite
+
+    def step_if(self, optimizer, params: list, finite: torch.Tensor, terms: dict) -> None:
+        """optimizer.step() when `finite`; else drop the gradients, or stop."""
+        if bool(finite):
+            optimizer.step()
+        elif self.skip:
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
+            raise NonFiniteError(f"non-finite value in {', '.join(bad)}")
+
+
+class DeviceCheck:
+    """Finish an update on the device: always step, and with on_nan="skip" undo the step
+    where it was not finite (step_unless). Nothing is read back; the runner reads the
+    step's "nonfinite" flag with its logged values."""
+
+    def __init__(self, on_nan: str):
+        self.skip = on_nan == "skip"
+
+    def __call__(self, optimizer, params: list, terms: dict, prefix: str) -> torch.Tensor:
+        """Adds `{prefix}_grad_norm` to terms, steps; the 0-dim bool "all finite"."""
+        terms[f"{prefix}_grad_norm"] = grad_norm(params)
+        finite = _all_finite(terms)
+        self.step_if(optimizer, params, finite, terms)
+        return finite
+
+    def step_if(self, optimizer, params: list, finite: torch.Tensor, terms: dict) -> None:
+        """optimizer.step(), undone on the device where `finite` is false (with skip)."""
+        step_unless(optimizer, params, ~finite if self.skip else None)
+
+
+def _state_tensors(optimizer, params) -> list[torch.Tensor]:
+    return [v for p in params for v in optimizer.state.get(p, {}).values()
+            if isinstance(v, torch.Tensor)]
+
+
+def step_unless(optimizer, params: list, bad: torch.Tensor | None) -> None:
+    """optimizer.step(), undone on the device where the 0-dim bool `bad` is true."""
+    if bad is None:
         optimizer.step()
-        return True
-    bad = [k for k, v in terms.items() if not torch.isfinite(v)]
-    if on_nan == "skip":
-        optimizer.zero_grad(set_to_none=True)
-        return False
-    raise NonFiniteError(f"non-finite value in {', '.join(bad)}", )
+        return
+    saved = {id(t): t.clone() for t in list(params) + _state_tensors(optimizer, params)}
+    optimizer.step()
+    with torch.no_grad():
+        for t in list(params) + _state_tensors(optimizer, params):
+            # State born in this very step (the first one) goes back to its fresh zeros.
+            old = saved.get(id(t))
+            t.copy_(torch.where(bad, torch.zeros_like(t) if old is None else old, t))
 
 
 def clip_weights(critic: nn.Module, bound: float) -> torch.Tensor:
@@ -143,56 +125,121 @@ def clip_weights(critic: nn.Module, bound: float) -> torch.Tensor:
     return at_bound / total
 
 
-def critic_update(t, generator, critic, opt, real, z, rng, on_nan,
-                  concat: bool = False) -> tuple[dict, bool]:
-    """One critic update on real vs G(z), then --clip; returns the terms and whether it stepped."""
-    with torch.no_grad():
-        fake = generator(z)
-    loss, terms = critic_terms(t, critic, real, fake, rng, concat)
-    del terms["_d_fake"]
-    params = [p for p in critic.parameters() if p.requires_grad]
-    opt.zero_grad(set_to_none=True)
-    loss.backward(inputs=params)
-    ok = apply_update(opt, params, terms, "c", on_nan)
-    if t.clip is not None:
-        # Also after a skipped update, so that every update reports the same terms.
-        terms["clip_share"] = clip_weights(critic, t.clip)
-    return terms, ok
+def _call(net: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, **kw):
+    """net(x), or net(x, labels) for a conditional network."""
+    return net(x, **kw) if labels is None else net(x, labels, **kw)
 
 
-def generator_update(t, generator, critic, opt, z, real, on_nan) -> tuple[dict, bool]:
-    """One generator update on G(z); returns the terms and whether it stepped."""
-    loss, terms = generator_terms(t, critic, generator(z), real)
-    params = [p for p in generator.parameters() if p.requires_grad]
-    opt.zero_grad(set_to_none=True)
-    loss.backward(inputs=params)
-    return terms, apply_update(opt, params, terms, "g", on_nan)
+class Step:
+    """The step body: `step(batch)` -> (terms, ok), terms a dict of 0-dim tensors to log and
+    ok the 0-dim bool "every update was finite"."""
 
+    def __init__(self, cfg: Config, generator: nn.Module, critic: nn.Module, g_opt, c_opt,
+                 check: HostCheck | DeviceCheck, device_type: str = "cpu"):
+        self.t, self.check = cfg.train, check
+        self.generator, self.critic, self.g_opt, self.c_opt = generator, critic, g_opt, c_opt
+        self.critic_loss, self.generator_loss = losses.LOSSES[self.t.loss]
+        self.penalty = losses.PENALTIES[self.t.penalty][0]
+        self.bf16, self.device_type = cfg.speed.bf16, device_type
 
-def shared_update(t, generator, critic, g_opt, c_opt, real, z, rng, on_nan,
-                  concat: bool = False) -> tuple[dict, bool]:
-    """The tutorial's step: one generator forward feeds both losses; both gradients are taken
-    before either network changes, then both optimizers step."""
-    fake = generator(z)
-    c_loss, terms = critic_terms(t, critic, real, fake, rng, concat)
-    d_fake = terms.pop("_d_fake")
-    if t.feature_matching:
-        g_loss, g_terms = generator_terms(t, critic, fake, real)
-    else:  # the very scores the critic loss used, as the tutorial's single tape did
-        g_loss = generator_loss(t, d_fake)
-        g_terms = {"g_loss": g_loss.detach()}
-    terms.update(g_terms)
-    c_params = [p for p in critic.parameters() if p.requires_grad]
-    g_params = [p for p in generator.parameters() if p.requires_grad]
-    c_opt.zero_grad(set_to_none=True)
-    g_opt.zero_grad(set_to_none=True)
-    c_loss.backward(inputs=c_params, retain_graph=True)
-    g_loss.backward(inputs=g_params)
-    terms["c_grad_norm"] = _grad_norm(c_params)
-    ok = apply_update(g_opt, g_params, terms, "g", on_nan)
-    if ok:
-        c_opt.step()
-    else:
-        c_opt.zero_grad(set_to_none=True)
-    return terms, ok
+    def forward_precision(self):
+        """bf16 autocast for forward passes and losses (--bf16), nothing otherwise."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=torch.bfloat16)
 
+    def critic_terms(self, real, fake, alpha, labels=None) -> tuple[torch.Tensor, dict]:
+        """The critic's loss on real vs fake (plus its penalty), and the numbers to log;
+        terms["_d_fake"] keeps the fake scores with their graph (the shared step's)."""
+        t, critic = self.t, self.critic
+        d_real, d_fake = _call(critic, real, labels), _call(critic, fake, labels)
+        loss = self.critic_loss(d_real, d_fake)
+        terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+        if self.penalty is not None:
+            # The tutorial's Keras code called the critic without training=True here.
+            scored = critic if labels is None else (lambda x: critic(x, labels))
+            with eval_mode(critic, t.gp_eval_mode):
+                penalty, norms = self.penalty(scored, real, fake.detach(), alpha)
+            loss = loss + t.gp_weight * penalty
+            terms.update(gp=penalty.detach(), gp_norm_mean=norms.mean(),
+                         gp_norm_std=norms.std(),
+                         gp_norm_near_1=((norms - 1).abs() <= 0.1).float().mean())
+        terms["d_loss"] = loss.detach()
+        terms["_d_fake"] = d_fake
+        return loss, terms
+
+    def generator_terms(self, fake, real, labels=None, d_fake=None) -> tuple[torch.Tensor, dict]:
+        """The generator's loss on its images (the critic's scores d_fake when given)."""
+        if self.t.feature_matching:
+            with torch.no_grad():
+                _, f_real = _call(self.critic, real, labels, return_features=True)
+            _, f_fake = _call(self.critic, fake, labels, return_features=True)
+            loss = losses.feature_matching(f_real, f_fake)
+        else:
+            loss = self.generator_loss(_call(self.critic, fake, labels) if d_fake is None
+                                       else d_fake)
+        return loss, {"g_loss": loss.detach()}
+
+    def critic_update(self, real, z, alpha, labels=None) -> tuple[dict, torch.Tensor]:
+        """One critic update on real vs G(z), then --clip."""
+        with torch.no_grad(), self.forward_precision():
+            fake = _call(self.generator, z, labels)
+        with self.forward_precision():
+            loss, terms = self.critic_terms(real, fake, alpha, labels)
+        del terms["_d_fake"]
+        params = [p for p in self.critic.parameters() if p.requires_grad]
+        self.c_opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        ok = self.check(self.c_opt, params, terms, "c")
+        if self.t.clip is not None:
+            # Also after a skipped update (a no-op then: the weights were clipped already).
+            terms["clip_share"] = clip_weights(self.critic, self.t.clip)
+        return terms, ok
+
+    def generator_update(self, z, real, labels=None) -> tuple[dict, torch.Tensor]:
+        """One generator update on G(z) (real: the features feature matching aims at)."""
+        with self.forward_precision():
+            loss, terms = self.generator_terms(_call(self.generator, z, labels), real, labels)
+        params = [p for p in self.generator.parameters() if p.requires_grad]
+        self.g_opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        return terms, self.check(self.g_opt, params, terms, "g")
+
+    def shared_update(self, real, z, alpha, labels=None) -> tuple[dict, torch.Tensor]:
+        """The tutorial's step: one generator forward feeds both losses; both gradients are
+        taken before either network changes, then both optimizers step."""
+        with self.forward_precision():
+            fake = _call(self.generator, z, labels)
+            c_loss, terms = self.critic_terms(real, fake, alpha, labels)
+            d_fake = terms.pop("_d_fake")
+            # The very scores the critic's loss used, as the tutorial's single tape did.
+            g_loss, g_terms = self.generator_terms(fake, real, labels, d_fake)
+        terms.update(g_terms)
+        c_params = [p for p in self.critic.parameters() if p.requires_grad]
+        g_params = [p for p in self.generator.parameters() if p.requires_grad]
+        self.c_opt.zero_grad(set_to_none=True)
+        self.g_opt.zero_grad(set_to_none=True)
+        c_loss.backward(inputs=c_params, retain_graph=True)
+        g_loss.backward(inputs=g_params)
+        terms["c_grad_norm"] = grad_norm(c_params)
+        ok = self.check(self.g_opt, g_params, terms, "g")
+        self.check.step_if(self.c_opt, c_params, ok, terms)
+        return terms, ok
+
+    def __call__(self, batch: Batch) -> tuple[dict, torch.Tensor]:
+        """One generator step on `batch`; the averaged terms and "all finite"."""
+        labels = batch.labels if batch.labels is not None else [None] * len(batch.z)
+        alphas = batch.alphas if batch.alphas is not None else [None] * len(batch.reals)
+        if self.t.shared_step:
+            return self.shared_update(batch.reals[0], batch.z[0], alphas[0], labels[0])
+        # Update the critic n_critic times, each on a fresh real batch.
+        c_terms, oks = [], []
+        for j in range(len(batch.reals)):
+            terms, ok = self.critic_update(batch.reals[j], batch.z[j], alphas[j], labels[j])
+            c_terms.append(terms)
+            oks.append(ok)
+        terms = {k: torch.stack([c[k] for c in c_terms]).mean() for k in c_terms[-1]}
+        # Update the generator once.
+        g_terms, g_ok = self.generator_update(batch.z[-1], batch.reals[-1], labels[-1])
+        terms.update(g_terms)
+        return terms, torch.stack(oks + [g_ok]).all()

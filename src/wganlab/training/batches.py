@@ -1,0 +1,76 @@
+"""The batch of one generator step: its real images from the epoch order, and its z and
+penalty weights from the run's noise stream, drawn in one place for every runner.
+
+The noise stream is consumed in the order z_1, alpha_1, ..., z_k, alpha_k, z_G (alpha only
+for penalties that interpolate), always for the *global* batch: under DDP each rank keeps
+its slice, so every rank's stream stays the one-process run's and a checkpoint resumes at any
+world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
+them different but identically distributed).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import losses
+from ..config import Config
+from ..data import sample_z, to_float
+from .distributed import Shard
+from .kernels import layout
+from .steps import Batch
+
+
+def check_batches(order: torch.Tensor, first: int, count: int, batch_size: int) -> None:
+    """Refuse batches that reach past the epoch order (a short slice would gather nothing, or
+    the wrong count, instead of failing)."""
+    if first < 0 or (first + count) * batch_size > len(order):
+        last = first + count - 1
+        which = f"batch {first}" if count == 1 else f"batches {first}-{last}"
+        raise IndexError(f"{which} of {batch_size} images need images up to "
+                         f"{(last + 1) * batch_size} of the epoch order, but the data set "
+                         f"holds {len(order)}")
+
+
+class BatchMaker:
+    """Makes each step's Batch: `indices(order, first)` on the host side (outside any CUDA
+    graph), then `make(indices)` as device work only (inside one)."""
+
+    def __init__(self, cfg: Config, images: torch.Tensor, noise: torch.Generator,
+                 device: torch.device, shard: Shard = Shard()):
+        t = cfg.train
+        self.images, self.noise, self.device, self.shard = images, noise, device, shard
+        self.z_dim, self.z_dist, self.batch_size = cfg.model.z_dim, t.z_dist, t.batch_size
+        self.shared = t.shared_step  # one z for both updates: no separate generator z
+        self.updates = 1 if t.shared_step else t.n_critic  # real batches per step
+        self.interpolates = losses.PENALTIES[t.penalty][1]
+        self.channels_last = cfg.speed.channels_last
+
+    def indices(self, order: torch.Tensor, first: int) -> torch.Tensor:
+        """This process's image indices for the step from batch `first` of `order`:
+        (updates * local batch,), this rank's slice of each batch."""
+        b, k = self.batch_size, self.updates
+        check_batches(order, first, k, b)
+        step = order[first * b:(first + k) * b].view(k, b)
+        local = self.shard.local(b)
+        return step[:, self.shard.rank * local:(self.shard.rank + 1) * local].reshape(-1)
+
+    def make(self, indices: torch.Tensor) -> Batch:
+        """The real images at `indices` and the step's draws from the noise stream."""
+        images = torch.index_select(self.images, 0, indices.to(self.images.device))
+        reals = layout(to_float(images.to(self.device, non_blocking=True)),
+                       self.channels_last)
+        reals = reals.unflatten(0, (self.updates, -1))
+        z, alphas = [], []
+        for _ in range(self.updates):
+            z.append(self._z())
+            if self.interpolates:
+                alphas.append(self.shard.take(torch.rand(
+                    self.batch_size, generator=self.noise, device=self.noise.device
+                ).to(self.device)))
+        if not self.shared:
+            z.append(self._z())
+        return Batch(reals, torch.stack(z), torch.stack(alphas) if alphas else None)
+
+    def _z(self) -> torch.Tensor:
+        z = sample_z(self.batch_size, self.z_dim, self.z_dist, self.noise, self.device)
+        return self.shard.take(z)
