@@ -70,6 +70,12 @@ BUGS = [
      "return build_generator(cfg.model, cfg.model.image_shape, init=False)",
      "return build_generator(type(cfg.model)(**{**vars(cfg.model), 'padding': 'torch'}), "
      "cfg.model.image_shape, init=False)", ROUND_TRIP),
+    ("batch: the generator's z reused from the last critic update",
+     "src/wganlab/training/batches.py", "            z.append(self._z())\n        return",
+     "            z.append(z[-1])\n        return", STEP_TESTS),
+    ("batch: one alpha for the whole batch", "src/wganlab/training/batches.py",
+     "                    self.batch_size, generator=self.noise",
+     "                    1, generator=self.noise", STEP_TESTS),
     ("hinge: margin dropped on fakes", LOSSES,
      "F.relu(1.0 + d_fake).mean()", "F.relu(d_fake).mean()", STEP_TESTS),
     ("feature matching: fake features detached", LOSSES,

@@ -1,10 +1,32 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 # Two cores: keep PyTorch from oversubscribing them while tests run.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """tiny_run(preset="wgan-gp", steps=3, *extra) -> the directory of a finished tiny run
+    (tests/tiny.py), trained in this process once per session for each distinct set of
+    arguments. Shared: read it; take tiny.copy_run(...) to change files in it."""
+    from tiny import train_argv
+    from wganlab.cli import main
+
+    made = {}
+
+    def get(preset: str = "wgan-gp", steps: int = 3, *extra) -> Path:
+        key = (preset, steps, *map(str, extra))
+        if key not in made:
+            out = tmp_path_factory.mktemp(f"tiny-{preset}") / "run"
+            assert main(train_argv(preset, out, steps, *extra)) == 0
+            made[key] = out
+        return made[key]
+
+    return get
 
 
 @pytest.fixture

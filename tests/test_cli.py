@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tiny import copy_run
 from wganlab.cli import main
 
 
@@ -26,26 +27,22 @@ def test_distances_command(capsys):
     assert "0.6931" in out and "inf" in out.lower()
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    run = tmp_path_factory.mktemp("gen") / "run"
-    assert main(["train", "--steps", "2", "--out", str(run), "--dataset", "synthetic",
-                 "--batch-size", "16", "--g-filters", "16", "--c-filters", "8",
-                 "--no-progress"]) == 0
-    return run
+@pytest.fixture
+def trained(tiny_run, tmp_path):
+    return copy_run(tiny_run("wgan-gp", 3), tmp_path)  # test_plot_redraws deletes a figure
 
 
 def test_generate_grid_files_and_interpolation(trained, tmp_path):
     grid = tmp_path / "grid.png"
     assert main(["generate", str(trained), "--n", "10", "--out", str(grid)]) == 0
-    assert Image.open(grid).size == (2 + 8 * 30, 2 + 2 * 30)
+    assert Image.open(grid).size == (2 + 8 * 10, 2 + 2 * 10)  # 8x8 images, 2-pixel gaps
     assert main(["generate", str(trained), "--n", "3", "--out-dir", str(tmp_path / "each")]) == 0
     assert sorted(p.name for p in (tmp_path / "each").iterdir()) == [
         "00000.png", "00001.png", "00002.png"]
     interp = tmp_path / "interp.png"
     assert main(["generate", str(trained), "--interpolate", "spherical", "--rows", "2",
                  "--steps", "5", "--out", str(interp)]) == 0
-    assert Image.open(interp).size == (2 + 5 * 30, 2 + 2 * 30)
+    assert Image.open(interp).size == (2 + 5 * 10, 2 + 2 * 10)
 
 
 def test_same_seed_same_images(trained, tmp_path):

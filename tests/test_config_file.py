@@ -8,16 +8,10 @@ import pytest
 from wganlab import config as C
 from wganlab.cli import main
 
-TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "8", "--c-filters", "4",
-        "--image-shape", "1,8,8", "--z-dim", "8", "--no-progress"]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cfg") / "run"
-    assert main(["train", "--preset", "dcgan", *TINY, "--steps", "2", "--seed", "7",
-                 "--out", str(out)]) == 0
-    return out
+def run(tiny_run):
+    return tiny_run("dcgan", 2, "--seed", 7)
 
 
 def dry_run(capsys, *argv) -> dict:

@@ -15,15 +15,10 @@ from wganlab.cli import main
 from wganlab.errors import CheckpointError
 from wganlab.generate import load_generator, sample
 
-TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "8", "--c-filters", "4",
-        "--image-shape", "1,8,8", "--z-dim", "8", "--no-progress"]
-
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hub") / "run"
-    assert main(["train", "--preset", "wgan-gp", *TINY, "--steps", "3", "--out", str(out)]) == 0
-    return out
+def run(tiny_run):
+    return tiny_run("wgan-gp", 3)
 
 
 @pytest.fixture(scope="module")

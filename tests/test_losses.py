@@ -71,3 +71,37 @@ def test_hinge_and_feature_matching():
     assert losses.critic_hinge(torch.tensor([0.0]), torch.tensor([0.0])).item() == 2
     a, b = torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([[0.0, 0.0], [0.0, 0.0]])
     assert losses.feature_matching(a, b).item() == 2.0 ** 2 + 3.0 ** 2
+
+
+class Quadratic(nn.Module):
+    """D(x) = (a/2) ||x||^2: its input gradient a x differs from point to point, so a penalty
+    taken at the wrong points shows."""
+
+    def __init__(self, a: float):
+        super().__init__()
+        self.a = nn.Parameter(torch.tensor(a, dtype=torch.float64))
+
+    def forward(self, x):
+        return 0.5 * self.a * x.flatten(1).pow(2).sum(1)
+
+
+def test_r1_is_half_the_mean_squared_gradient_norm_at_the_real_images():
+    real = torch.tensor([[3.0, 4.0], [0.0, 1.0]], dtype=torch.float64)  # norms 5 and 1
+    fake = torch.tensor([[1.0, 0.0], [2.0, 0.0]], dtype=torch.float64)
+    critic = Quadratic(2.0)  # gradient norms 2 ||x||: 10 and 2 at the reals
+    penalty, norms = losses.r1_penalty(critic, real, fake)
+    assert torch.equal(norms, torch.tensor([10.0, 2.0], dtype=torch.float64))
+    assert penalty.item() == 0.5 * (100 + 4) / 2
+    # d/da of (1/2) mean (a ||x||)^2 = a mean ||x||^2 = 2 * 13
+    (grad,) = torch.autograd.grad(penalty, critic.a)
+    assert grad.item() == 26.0
+    assert losses.PENALTIES["r1"] == (losses.r1_penalty, False)
+
+
+def test_gradient_penalty_is_taken_at_the_interpolates():
+    real = torch.tensor([[3.0, 4.0]], dtype=torch.float64)
+    fake = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    alpha = torch.tensor([0.5], dtype=torch.float64)  # x_hat = (2, 2), norm sqrt(8)
+    penalty, norms = losses.gradient_penalty(Quadratic(1.0), real, fake, alpha)
+    assert math.isclose(norms.item(), math.sqrt(8), rel_tol=1e-15)
+    assert math.isclose(penalty.item(), (math.sqrt(8) - 1) ** 2, rel_tol=1e-15)

@@ -12,21 +12,14 @@ from pathlib import Path
 
 import torch
 
+from tiny import TINY, train_argv  # noqa: F401 (the shared tiny run, re-exported)
 from wganlab.base import checkpoint
 
-# A network small enough that a step takes milliseconds: 8x8 images, a few channels.
-TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "8", "--c-filters", "4",
-        "--image-shape", "1,8,8", "--z-dim", "8", "--no-progress"]
 # Generator steps per epoch of the 1024 synthetic images at batch 16: 64 batches, shared by
 # the seed preset's single update and split into n_critic = 5 critic batches by wgan-gp.
 PER_EPOCH = {"seed": 64, "wgan-gp": 12}
 # Entries of a metrics row that are not a function of the training state.
 UNTIMED = {"time"}
-
-
-def train_argv(preset: str, out: Path, steps: int, *extra: str) -> list[str]:
-    return ["train", "--preset", preset, *TINY, "--out", str(out), "--steps", str(steps),
-            *map(str, extra)]
 
 
 def child_env(**extra: str) -> dict:
