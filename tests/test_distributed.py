@@ -49,7 +49,7 @@ def without_batchnorm(module: nn.Module) -> nn.Module:
 
 
 def train_steps(rank: int, world: int, preset: str, plain: bool, port: int, out: str) -> None:
-    """STEPS steps of the runner train.py uses; every rank checks all ranks hold the same
+    """STEPS steps of the runner training/loop.py uses; every rank checks all ranks hold the same
     weights after each step, and rank 0 saves its weights."""
     torch.set_num_threads(1)
     if world > 1:

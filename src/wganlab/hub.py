@@ -54,7 +54,8 @@ def model_card(cfg: Config, info: dict, weights_sha256: str, evaluation: dict | 
              f"- {cfg.preset}", "---", "",
              f"# A wganlab generator: `{cfg.preset}` on {cfg.run.dataset}", "",
              f"Generates {c}x{h}x{w} images in [-1, 1] from a {cfg.train.z_dist} latent "
-             f"vector of size {cfg.model.z_dim} ({cfg.train.loss} loss).", "",
+             f"vector of size {cfg.model.z_dim} ({cfg.train.loss} loss, {cfg.train.penalty} "
+             "penalty).", "",
              "```python", "import wganlab", "",
              'generator = wganlab.load_generator("PATH/TO/THIS/FOLDER")  # or "hf://USER/REPO"',
              "images = wganlab.sample(generator, 64, seed=0)  # uint8 (64, C, H, W)", "```", "",

@@ -194,11 +194,12 @@ def test_critic_update_matches_the_hand_derived_loss_and_gradient(name, setup):
     close(terms["d_real"], d_r)
     close(terms["d_fake"], d_f)
     if penalty is None:
-        assert "gp" not in terms
+        assert "gp" not in terms and "r1" not in terms
     else:
-        close(terms["gp"], penalty)
+        close(terms[t.penalty], penalty)
         gain = EVAL_GAIN if t.gp_eval_mode else TRAIN_GAIN
-        close(terms["gp_norm_mean"], 3.0 * gain)
+        close(terms[f"{t.penalty}_norm_mean"], 3.0 * gain)
+        assert ("gp_norm_near_1" in terms) == (t.penalty == "gp")
     w_after, b_after = setup["w"] - dw, setup["b"] - db
     if t.clip is not None:
         w_after, b_after = np.clip(w_after, -t.clip, t.clip), np.clip(b_after, -t.clip, t.clip)

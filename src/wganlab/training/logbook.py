@@ -84,7 +84,7 @@ class HealthWatch:
 class TensorBoardScalars:
     """Losses and the Wasserstein estimate as TensorBoard scalars (with --tensorboard)."""
 
-    KEYS = ("g_loss", "d_loss", "gp", "wasserstein")
+    KEYS = ("g_loss", "d_loss", "gp", "r1", "wasserstein")
 
     def __init__(self, out: Path):
         try:
