@@ -45,7 +45,7 @@ def to_mode(image: Image.Image, mode: str) -> Image.Image:
     """The image in "L" or "RGB", with wide modes (16-bit, 32-bit, float) scaled into 0-255,
     never clipped (Pillow's own convert clips a 16-bit 0-65535 ramp to mostly white)."""
     if image.mode in WIDE:
-        return Image.fromarray(scale_to_uint8(image), "L").convert(mode)
+        return Image.fromarray(scale_to_uint8(image)).convert(mode)
     if image.mode == "LAB":  # Pillow converts LAB only through a colour profile
         from PIL import ImageCms
 
