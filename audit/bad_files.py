@@ -132,6 +132,7 @@ def add_file_cases(w: Path, run: Path, tiny: list[str], bad, good, either) -> No
         bad("generate", run, "--n", "2", "--out", Path(folder) / "wganlab-grid.png", keep=[Path(folder) / "wganlab-grid.png"])
         bad("generate", run, "--n", "2", "--out-dir", folder, keep=[Path(folder) / "00000.png"])
         bad("compare", a, "--out", folder, keep=[Path(folder) / "compare.md"])
+    shutil.rmtree(w / "home" / "runs" / "tilde", ignore_errors=True)
     (w / "tilde.toml").write_text('[run]\nout = "~/runs/tilde"\n')
     good("train", "--config", w / "tilde.toml", "--steps", "1", *tiny, then=[w / "home" / "runs" / "tilde" / "config.json"])
 
@@ -198,11 +199,14 @@ def add_file_cases(w: Path, run: Path, tiny: list[str], bad, good, either) -> No
                        ("dup-section.json", b'{"train": {"steps": 3}, "train": {"steps": 5}}'), ("big.toml", b"# " + b"x" * (2 << 20) + b"\n")):
         (w / name).write_bytes(data)
         bad("train", "--dry-run", "--config", w / name, "--out", w / "dry")
-    for name, target in (("zero.toml", "/dev/zero"), ("urandom.json", "/dev/urandom"), ("null.toml", "/dev/null")):
+    # (The code before issue 21 read /dev/zero until the kernel killed it: not run there.)
+    endless = () if OLD_CODE else (("zero.toml", "/dev/zero"), ("urandom.json", "/dev/urandom"))
+    for name, target in (*endless, ("null.toml", "/dev/null")):
         (w / name).unlink(missing_ok=True)
         (w / name).symlink_to(target)
         bad("train", "--dry-run", "--config", w / name, "--out", w / "dry")
-    bad("train", "--dry-run", "--config", "/dev/zero", "--out", w / "dry")
+    if not OLD_CODE:
+        bad("train", "--dry-run", "--config", "/dev/zero", "--out", w / "dry")
 
     # Exports whose header names other numbers than the weights are
     export = w / "m.safetensors"
