@@ -14,7 +14,9 @@ import numpy as np  # noqa: E402
 
 from ..base.files import atomic_write  # noqa: E402
 from ..base.images import tiles  # noqa: E402
-from ..runfiles import read_config, read_config_dict, read_run_info  # noqa: E402
+from ..base.textfile import read_json  # noqa: E402
+from ..errors import ConfigError  # noqa: E402
+from ..runfiles import read_config, read_run_info  # noqa: E402
 from ..runfiles import read_metrics as read_rows  # noqa: E402
 
 EPOCH_PNG = re.compile(r"^epoch-(\d{3,})\.png$")
@@ -84,7 +86,9 @@ def _sample_scaling(run_dir: Path) -> str:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return "fixed"
-    scaling = read_config_dict(path)["run"].get("sample_scaling", "fixed")
+    data = read_json(path, ConfigError)  # only this key is needed: read what is there
+    run = data.get("run") if isinstance(data, dict) else None
+    scaling = run.get("sample_scaling", "fixed") if isinstance(run, dict) else "fixed"
     return scaling if scaling in ("fixed", "per-image") else "fixed"
 
 
