@@ -28,6 +28,7 @@ W = ARGS.parse_args().out
 W.mkdir(parents=True, exist_ok=True)
 os.environ["WGANLAB_DATA"] = str(W / "cache")  # nothing cached: data lookups really search
 os.environ["WGANLAB_MIRROR"] = "http://127.0.0.1:9/"  # a download would fail fast, offline
+os.environ["HOME"] = str(W / "home")  # `~` cases write here, not into the real home
 
 import torch  # noqa: E402
 
@@ -40,15 +41,20 @@ RUN = W / "run"
 if not (RUN / "config.json").exists():
     assert main(["train", "--steps", "1", "--out", str(RUN), *TINY]) == 0
 
-CASES: list[tuple[list[str], bool]] = []  # (argv, should be refused)
+CASES: list[tuple[list[str], bool | None, dict]] = []  # (argv, should be refused, checks)
 
 
-def bad(*argv):
-    CASES.append(([str(a) for a in argv], True))
+def bad(*argv, **checks):
+    CASES.append(([str(a) for a in argv], True, checks))
 
 
-def good(*argv):
-    CASES.append(([str(a) for a in argv], False))
+def good(*argv, **checks):
+    CASES.append(([str(a) for a in argv], False, checks))
+
+
+def either(*argv, **checks):
+    """A damaged file a command may read past (with a warning) or refuse: no traceback."""
+    CASES.append(([str(a) for a in argv], None, checks))
 
 
 # every train flag, out of its range or of the wrong kind (--dry-run: validated, not run)
@@ -191,8 +197,13 @@ bad("train", "--dry-run", "--init-from", W / "missing.pt", "--out", W / "dry")
 bad("train", "--steps", "1", "--init-from", RUN / "config.json", "--out", W / "init", *TINY)
 
 
-def run(argv):
-    out, err, tb = io.StringIO(), io.StringIO(), None
+from bad_files import add_file_cases, closed_pipe, snapshot  # noqa: E402
+
+add_file_cases(W, RUN, TINY, bad, good, either)
+
+
+def run(argv, closed_stdout=False):
+    out, err, tb = (closed_pipe() if closed_stdout else io.StringIO()), io.StringIO(), None
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             rc = main(argv)
@@ -203,11 +214,23 @@ def run(argv):
     return rc, err.getvalue(), tb
 
 
-def classify(argv, should_fail):
-    rc, err, tb = run(argv)
-    lines = [line for line in err.strip().splitlines() if line.strip()]
+def classify(argv, should_fail, checks):
+    before = {path: snapshot(path) for path in checks.get("keep", [])}
+    rc, err, tb = run(argv, checks.get("closed_stdout", False))
+    lines = [line for line in err.strip().splitlines() if line.strip()
+             and not line.startswith("wganlab: warning:")]
     if tb or "Traceback" in err:
         return "DEFECT", f"traceback: {tb or lines[-1]}"
+    changed = [str(p) for p, was in before.items() if snapshot(p) != was]
+    if changed:
+        return "DEFECT", f"changed or replaced a user's file: {changed[0]} (exit {rc})"
+    missing = [str(p) for p in checks.get("then", []) if not Path(p).exists()]
+    if missing:
+        return "DEFECT", f"exit {rc} but {missing[0]} was not written"
+    if should_fail is None:
+        if rc != 0 and len(lines) != 1:
+            return "DEFECT", f"{len(lines)} lines on stderr, exit {rc}: {lines[-1:]}"
+        return ("ok" if rc == 0 else "clean"), (lines[0] if lines else "")
     if should_fail and rc == 0:
         return "DEFECT", "accepted (exit 0)"
     if should_fail and len(lines) != 1:
@@ -218,8 +241,8 @@ def classify(argv, should_fail):
 
 
 results, rows = {"clean": 0, "ok": 0, "DEFECT": 0}, []
-for argv, should_fail in CASES:
-    kind, why = classify(argv, should_fail)
+for argv, should_fail, checks in CASES:
+    kind, why = classify(argv, should_fail, checks)
     results[kind] += 1
     rows.append({"argv": argv, "outcome": kind, "message": why})
     if kind == "DEFECT":

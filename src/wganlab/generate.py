@@ -12,6 +12,7 @@ from safetensors.torch import save
 from .base import checkpoint
 from .base.files import atomic_write
 from .base.images import to_uint8
+from .base.weights_check import check_dtypes
 from .config import Config, validate
 from .data import sample_z
 from .errors import CheckpointError, ConfigError
@@ -55,6 +56,7 @@ def _generator_from(cfg: Config, weights: dict, source: Path) -> Generator:
         wrong = sorted(set(shapes.items()) ^ set(given.items()))[:2]
         raise CheckpointError(f"{source}: generator weights do not fit its config "
                               f"(first mismatches: {wrong})")
+    check_dtypes(weights, build, source)  # an I32 header over float weights is refused
     bad = [k for k, v in weights.items()
            if isinstance(v, torch.Tensor) and v.is_floating_point() and not v.isfinite().all()]
     if bad:  # it would draw NaN images (black PNGs) and say nothing

@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from .base.files import atomic_write, write_json
 from .config import Config
 from .errors import CheckpointError, ConfigError
 from .generate import EXPORT_WEIGHTS, HUB_PREFIX, load_generator, save_export
+from .runfiles import read_eval, read_run_info
 from .version import __version__
 
 CONFIG_FILE = "config.json"
@@ -39,8 +39,8 @@ def export_folder(source: str | Path, out: str | Path, checkpoint_path=None,
     weights = save_export(generator, out / EXPORT_WEIGHTS)
     write_json(out / CONFIG_FILE, cfg.to_dict())
     run_dir = _run_dir(Path(source), info)
-    card = model_card(cfg, info, _sha256(weights), _read_json(run_dir, "eval.json"),
-                      _read_json(run_dir, "run.json"))
+    card = model_card(cfg, info, _sha256(weights), _own_eval(run_dir),
+                      _read(read_run_info, run_dir, "run.json"))
     atomic_write(out / CARD_FILE, lambda f: f.write(card.encode()))
     return out
 
@@ -75,19 +75,24 @@ def _quality_lines(evaluation: dict | None, info: dict) -> list[str]:
     if not evaluation or "fid" not in evaluation:
         return ["Not measured: run `wganlab evaluate RUN` before exporting to quote FID here."]
     e = evaluation
-    lines = [f"FID **{e['fid']:.2f}** on {e.get('n_fake')} samples against {e.get('reference')} "
+    lines = [f"FID **{_num(e['fid'])}** on {e.get('n_fake')} samples against {e.get('reference')} "
              f"({e.get('n_real')} images), evaluator `{e.get('evaluator')}` (SHA-256 "
              f"`{str(e.get('evaluator_sha256'))[:12]}`), seed {e.get('seed')}."]
     if "fid_low" in e:
-        lines.append(f"Bootstrap 95% interval: {e['fid_low']:.2f}-{e['fid_high']:.2f}.")
+        lines.append(f"Bootstrap 95% interval: {_num(e['fid_low'])}-{_num(e.get('fid_high'))}.")
     if "modes_covered" in e:
-        lines.append(f"Classes covered: {e['modes_covered']}; precision {e.get('precision'):.3f}"
-                     f", recall {e.get('recall'):.3f}.")
+        lines.append(f"Classes covered: {e['modes_covered']}; precision "
+                     f"{_num(e.get('precision'), 3)}, recall {_num(e.get('recall'), 3)}.")
     if e.get("step") != info.get("step"):
         lines.append(f"Measured at step {e.get('step')}; this export is step {info.get('step')}.")
     lines.append("wganlab's own evaluator networks give FIDs comparable between wganlab models, "
                  "not with published Inception FIDs.")
     return lines
+
+
+def _num(value, digits: int = 2) -> str:
+    """A measured number as text; NaN (written as a string) and missing ones as they are."""
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else str(value)
 
 
 def push_to_hub(folder: str | Path, repo_id: str, private: bool = False,
@@ -120,11 +125,23 @@ def _run_dir(source: Path, info: dict) -> Path | None:
     return None
 
 
-def _read_json(folder: Path | None, name: str) -> dict | None:
+def _read(reader, folder: Path | None, name: str) -> dict | None:
     try:
-        return json.loads((folder / name).read_text()) if folder else None
-    except (OSError, ValueError):
-        return None  # no evaluation yet, or an unreadable one: the card says "not measured"
+        return reader(folder / name) if folder and (folder / name).exists() else None
+    except ValueError:  # an unreadable file: the card says "not measured" rather than guess
+        return None
+
+
+def _own_eval(run_dir: Path | None) -> dict | None:
+    """The run's eval.json, if it measured this run: an evaluation of another run's
+    checkpoint is not quoted on this run's card."""
+    evaluation = _read(read_eval, run_dir, "eval.json")
+    if evaluation is None or "checkpoint" not in evaluation:
+        return evaluation
+    measured = Path(evaluation["checkpoint"])
+    if measured.suffix == ".pt" and measured.parent.parent.resolve() != run_dir.resolve():
+        return None
+    return evaluation
 
 
 def _sha256(path: Path) -> str:

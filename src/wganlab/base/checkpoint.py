@@ -95,7 +95,36 @@ def load(path: str | Path, map_location="cpu") -> dict:
         raise CheckpointError(f"{path}: not a loadable wganlab checkpoint ({first[:200]})") from e
     if not isinstance(state, dict) or "generator" not in state:
         raise CheckpointError(f"{path}: not a wganlab checkpoint (no generator weights)")
+    check_entries(state, path)
     return state
+
+
+# What each entry of a checkpoint holds, where present (older checkpoints lack some).
+ENTRIES = {"generator": (dict, "weights"), "critic": (dict, "weights"),
+           "g_optimizer": (dict, "an optimizer state"), "c_optimizer": (dict, "an optimizer state"),
+           "rng": (dict, "random states"), "config": (dict, "a config"),
+           "ema": (dict, "an averaged generator"), "fixed_z": (torch.Tensor, "a tensor"),
+           "step": (int, "a count"), "epoch": (int, "a count"), "skipped": (int, "a count"),
+           "elapsed": ((int, float), "seconds"), "version": (str, "a version")}
+
+
+def check_entries(state: dict, path: str | Path) -> None:
+    """CheckpointError naming the first entry of the wrong kind (a count that is negative or
+    not an integer, weights that are not tensors, ...)."""
+    for key, (kind, what) in ENTRIES.items():
+        value = state.get(key)
+        if key not in state or (isinstance(value, kind) and not isinstance(value, bool)
+                                and not (kind is int and value < 0)):
+            continue
+        raise CheckpointError(f"{path}: its {key} entry is not {what} "
+                              f"({type(value).__name__}); the file is damaged or not ours")
+    for key in ("generator", "critic"):
+        bad = [k for k, v in state.get(key, {}).items() if not isinstance(v, torch.Tensor)]
+        if bad:
+            raise CheckpointError(f"{path}: {key}.{bad[0]} is not a tensor; the file is "
+                                  "damaged or not ours")
+    if "ema" in state and not isinstance(state["ema"].get("averaged"), dict):
+        raise CheckpointError(f"{path}: its ema entry holds no averaged weights")
 
 
 def checkpoint_path(run_dir: str | Path, step: int) -> Path:

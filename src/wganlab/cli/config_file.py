@@ -13,12 +13,13 @@ Every key and value is checked here, so an error names the file, the key and wha
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
+import os
 import typing
 from pathlib import Path
 
 from .. import config as C
+from ..base.textfile import parse_json, read_text
 from ..errors import ConfigError
 
 try:  # Python >= 3.11; tomli is the same parser for 3.10
@@ -30,12 +31,15 @@ except ModuleNotFoundError:  # pragma: no cover - depends on the Python version
         tomllib = None
 
 TOP_KEYS = ("preset", *C.SECTIONS)
+MAX_BYTES = 1 << 20  # a settings file is a few hundred bytes; /dev/zero never ends
+PATHS = {("run", "out"), ("run", "data_dir"), ("run", "dataset")}  # where `~` is the home
+FOLDER = "folder:"
 CUSTOM = "custom"  # Config()'s own preset name: the dataclass defaults, no preset applied
 
 
 def read_config_file(path: str | Path) -> tuple[str | None, dict[str, dict]]:
     """(preset or None, {section: {field: value}}) from the file, every value checked."""
-    path = Path(path)
+    path = Path(path).expanduser()
     data = _parse(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a table of settings; got {type(data).__name__}")
@@ -57,17 +61,11 @@ def base_config(preset: str) -> C.Config:
 
 
 def _parse(path: Path):
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"--config {path}: cannot read it ({e.strerror or e})") from None
-    if path.suffix == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: not valid JSON ({e})") from None
-    if path.suffix != ".toml":
+    if path.suffix not in (".json", ".toml"):
         raise ConfigError(f"--config {path}: give a .toml or .json file")
+    text = read_text(path, ConfigError, f"--config {path}", MAX_BYTES)
+    if path.suffix == ".json":
+        return parse_json(text, str(path), ConfigError)  # a key given twice is refused
     if tomllib is None:
         raise ConfigError(f"{path}: TOML needs Python >= 3.11 or `pip install tomli`; "
                           "or write the same settings as JSON")
@@ -91,7 +89,16 @@ def _section(path: Path, name: str, values) -> dict:
         meta = fields[key].metadata
         choices = meta.get("choices") and (*meta["choices"], *meta.get("aliases", ()))
         out[key] = _value(f"{path}: {name}.{key} = {value!r}", value, str(hints[key]), choices)
+        if (name, key) in PATHS and isinstance(out[key], str):
+            out[key] = _expand(out[key])
     return out
+
+
+def _expand(value: str) -> str:
+    """`~` as a shell reads it: the home folder (also after folder: in a data set)."""
+    if value.startswith(FOLDER):
+        return FOLDER + os.path.expanduser(value[len(FOLDER):])
+    return os.path.expanduser(value)
 
 
 def _value(where: str, value, hint: str, choices):

@@ -164,12 +164,9 @@ def _validate(cfg: C.Config, config_file, file_values: dict, flag_values: dict) 
 
 def _saved_config(path: Path) -> C.Config:
     """A run's config.json, checked like flags are; a damaged file is named, not traced."""
-    import json
+    from ..runfiles import read_config
 
-    try:
-        return C.validate(C.Config.from_dict(json.loads(path.read_text())))
-    except (ValueError, TypeError, AttributeError) as e:  # ConfigError and JSON errors too
-        raise ConfigError(f"{path}: not a usable run config ({str(e)[:200]})") from None
+    return read_config(path)
 
 
 def _checkpoint_run_dir(resume: str) -> str:

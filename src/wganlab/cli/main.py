@@ -9,6 +9,7 @@ import traceback
 from pathlib import Path
 
 from .. import config as C
+from ..base.streams import guarded_streams
 from ..errors import ConfigError
 from ..validation import MAX_SEED
 from . import measure, reproduce
@@ -98,6 +99,7 @@ def cmd_generate(args):
 
     from ..base.files import atomic_write
     from ..base.images import grid_png, to_uint8
+    from ..base.sample_files import write_sample_files
     from ..generate import interpolation_grid, load_generator, sample
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -111,13 +113,11 @@ def cmd_generate(args):
     else:
         images, nrow = sample(generator, args.n, args.seed), 8
     if args.out_dir:
-        for i, img in enumerate(images):
-            data = grid_png(img[None], nrow=1, pad=0)  # the sample alone, at its own size
-            atomic_write(Path(args.out_dir) / f"{i:05d}.png", lambda f, d=data: f.write(d))
+        write_sample_files(images, args.out_dir)  # never over a file generate did not write
         print(f"Wrote {len(images)} images to {args.out_dir} from {info['checkpoint']}")
     else:
         data = grid_png(images, nrow)
-        atomic_write(args.out, lambda f: f.write(data))
+        atomic_write(args.out, lambda f: f.write(data), follow_link=True)  # named by the user
         print(f"Wrote {args.out} ({len(images)} images) from {info['checkpoint']}")
     return 0
 
@@ -251,7 +251,8 @@ def _run(argv: list[str] | None) -> int:
             print(f"{where}: error: {e}", file=sys.stderr)
             return 1
         if _is_out_of_memory(e):
-            print(f"{where}: error: out of memory ({str(e).splitlines()[0][:200]}); use a "
+            first = (str(e).splitlines() or [type(e).__name__])[0]  # MemoryError() is ""
+            print(f"{where}: error: out of memory ({first[:200]}); use a "
                   "smaller --batch-size, --n or network", file=sys.stderr)
             return 1
         traceback.print_exc()
@@ -264,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     """The command line: user errors are one line and their exit code, never a traceback;
     Ctrl-C, at any point once this function runs, is one line and exit 130."""
     try:
-        return _run(argv)
+        with guarded_streams():  # a closed stdout (`| head`) ends printing, not the work
+            return _run(argv)
     except KeyboardInterrupt:
         print("wganlab: interrupted", file=sys.stderr)
         return 130

@@ -28,6 +28,9 @@ def register_evaluate(sub) -> None:
                    help="B bootstrap resamples for a 95%% FID interval")
     p.add_argument("--split", default="test", choices=["test", "train"])
     p.add_argument("--device", default="auto")
+    p.add_argument("--out", metavar="FILE",
+                   help="write the record here (default: eval.json of the run the evaluated "
+                        "checkpoint lies in, never another run's)")
     add_weights_flag(p)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -61,7 +64,7 @@ def _device(name: str) -> str:
 def _cmd_evaluate(args) -> int:
     from ..data import native_shape
     from ..errors import DataError
-    from ..metrics.evaluate import evaluate_real, evaluate_run, format_table
+    from ..metrics.evaluate import eval_path, evaluate_real, evaluate_run, format_table
 
     in_range(args.n, "--n", 2, MAX_IMAGES)
     in_range(args.seed, "--seed", 0, MAX_SEED)
@@ -76,9 +79,12 @@ def _cmd_evaluate(args) -> int:
         record = evaluate_real(args.real, args.n, args.seed, device=device)
     elif args.run:
         record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
-                              device, args.split, args.weights)
+                              device, args.split, args.weights, args.out)
         if record.get("note"):
             print(record["note"], file=sys.stderr)
+        where = eval_path(args.run, record["checkpoint"], args.out)
+        print(f"Wrote {where}" if where else "Not written to any run (the checkpoint lies "
+              "in none); pass --out FILE to keep it")
     else:
         raise ConfigError("evaluate: give a RUN or --real DATASET")
     print(format_table([record]))

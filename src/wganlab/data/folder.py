@@ -1,4 +1,4 @@
-"""Image folders: every PNG/JPEG below a path, resized and centre-cropped to one shape.
+"""Image folders: every PNG/JPEG/TIFF below a path, resized and centre-cropped to one shape.
 
 Bad files are collected, not raised one at a time, so a user fixes them all in one go.
 Pillow's LOAD_TRUNCATED_IMAGES stays off (a truncated JPEG is an error, not grey pixels), and
@@ -15,7 +15,8 @@ from PIL import Image
 
 from ..errors import DataError
 
-EXTENSIONS = {".png", ".jpg", ".jpeg"}
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+WIDE = {"I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S"}  # more than 8 bits a pixel
 MODES = {1: "L", 3: "RGB"}
 MAX_LISTED = 10
 
@@ -25,7 +26,7 @@ class BadImageWarning(UserWarning):
 
 
 def image_files(root: Path) -> list[Path]:
-    """All PNG/JPEG files below root, any case of extension, in a stable order."""
+    """All PNG/JPEG/TIFF files below root, any case of extension, in a stable order."""
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
 
 
@@ -40,6 +41,35 @@ def fit_image(image: Image.Image, height: int, width: int) -> Image.Image:
     return image.crop((left, top, left + width, top + height))
 
 
+def to_mode(image: Image.Image, mode: str) -> Image.Image:
+    """The image in "L" or "RGB", with wide modes (16-bit, 32-bit, float) scaled into 0-255,
+    never clipped (Pillow's own convert clips a 16-bit 0-65535 ramp to mostly white)."""
+    if image.mode in WIDE:
+        return Image.fromarray(scale_to_uint8(image)).convert(mode)
+    if image.mode == "LAB":  # Pillow converts LAB only through a colour profile
+        from PIL import ImageCms
+
+        lab, srgb = ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB")
+        image = ImageCms.applyTransform(image, ImageCms.buildTransform(lab, srgb, "LAB", "RGB"))
+    return image.convert(mode)
+
+
+def scale_to_uint8(image: Image.Image) -> np.ndarray:
+    """A one-channel wide image as uint8: 16-bit modes from 0-65535; 32-bit integers from
+    0-65535 when they lie in it (how 16-bit data arrives in mode I), floats from 0-1 when
+    they lie in it; otherwise from the image's own range. Nothing is clipped."""
+    array = np.asarray(image).astype(np.float64)
+    if image.mode == "I;16S":
+        array += 32768.0
+    low, high = 0.0, 65535.0
+    if image.mode == "F":
+        high = 1.0
+    if image.mode in ("I", "F") and (array.min() < low or array.max() > high):
+        low, high = float(array.min()), float(array.max())
+    span = high - low if high > low else 1.0
+    return np.round((array - low) * (255.0 / span)).astype(np.uint8)
+
+
 def read_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     """One file as a (C, H, W) uint8 array; any failure propagates to the caller."""
     channels, height, width = shape
@@ -47,7 +77,7 @@ def read_image(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as image:
             image.load()  # decode now, so truncation shows up here
-            image = image.convert(MODES[channels])
+            image = to_mode(image, MODES[channels])
     array = np.asarray(fit_image(image, height, width), dtype=np.uint8)
     return array[None] if channels == 1 else array.transpose(2, 0, 1)
 
@@ -76,7 +106,8 @@ def load_folder(root, shape: tuple[int, int, int], on_bad_image: str = "error") 
         raise DataError(f"{root}: image folder does not exist or is not a folder")
     files = image_files(root)
     if not files:
-        raise DataError(f"{root}: no .png/.jpg/.jpeg images found (searched recursively)")
+        raise DataError(f"{root}: no .png/.jpg/.jpeg images, nor .tif/.tiff, found "
+                        "(searched recursively)")
 
     images, bad = [], []
     for path in files:

@@ -76,9 +76,10 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
 
 def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
                  bootstrap: int = 0, device="cpu", split: str = "test",
-                 weights: str = "ema") -> dict:
+                 weights: str = "ema", out: str | Path | None = None) -> dict:
     """Sample a run's generator (its EMA weights where it has them, unless weights="raw"),
-    evaluate it against the test split, write RUN/eval.json."""
+    evaluate it against the test split, and write the record to eval_path(...): `out`, or
+    eval.json of the run the evaluated checkpoint belongs to."""
     from ..generate import load_generator, sample
 
     generator = load_generator(run, device, weights, checkpoint=checkpoint_path)
@@ -86,14 +87,43 @@ def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: i
     fake = sample(generator, n, seed)
     record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
                              device)
-    record.update(run=str(run), preset=cfg.preset, checkpoint=info["checkpoint"],
-                  step=info["step"], weights=info["weights"], **_note(info),
+    # The run is the one the checkpoint lies in, whatever RUN was named beside --checkpoint.
+    record.update(run=str(run_of(info["checkpoint"]) or run), preset=cfg.preset,
+                  checkpoint=info["checkpoint"], step=info["step"], weights=info["weights"],
+                  **_note(info),
                   train_seconds=_train_seconds(info["checkpoint"]))
-    run_dir = Path(run) if Path(run).is_dir() else Path(info["checkpoint"]).parent.parent
-    if run_dir.joinpath("config.json").exists():
-        atomic_write(run_dir / "eval.json",
-                     lambda f: f.write(json.dumps(_plain(record), indent=2).encode()))
+    path = eval_path(run, info["checkpoint"], out)
+    if path is not None:
+        atomic_write(path, lambda f: f.write(json.dumps(_plain(record), indent=2).encode()),
+                     follow_link=out is not None)
     return record
+
+
+def _is_run(folder: Path) -> bool:
+    return folder.is_dir() and (folder / "config.json").is_file()
+
+
+def run_of(checkpoint_file: str | Path) -> Path | None:
+    """The run directory a checkpoint file lies in (RUN/checkpoints/x.pt), if it lies in one."""
+    path = Path(checkpoint_file)
+    folder = path.parent.parent
+    return folder if path.suffix == ".pt" and path.parent.name == "checkpoints" \
+        and _is_run(folder) else None
+
+
+def eval_path(run: str | Path, checkpoint_file: str | Path,
+              out: str | Path | None = None) -> Path | None:
+    """Where an evaluation is written: `out`, else eval.json of the run the evaluated
+    checkpoint lies in, never the run named when the checkpoint is another run's; None for
+    a checkpoint or export outside any run."""
+    if out is not None:
+        return Path(out)
+    owner = run_of(checkpoint_file)
+    if owner is not None:
+        return owner / "eval.json"
+    folder = Path(run)
+    inside = Path(checkpoint_file).resolve().is_relative_to(folder.resolve())
+    return folder / "eval.json" if _is_run(folder) and inside else None
 
 
 def _note(info: dict) -> dict:

@@ -8,7 +8,6 @@ once; `scan` runs the same rules over a finished run's metrics.jsonl.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections import deque
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from ..runfiles import read_metrics
 
 # How many training rows (one per generator step) the monitor keeps for the rules.
 HISTORY = 400
@@ -221,19 +222,8 @@ class HealthMonitor:
 
 def read_rows(path: str | Path) -> list[dict]:
     """Every row of a metrics.jsonl (training, evaluation and flag rows); a missing file is
-    empty and a line cut short by a crash is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    empty; lines cut short by a crash, or that are not rows, are skipped with one warning."""
+    return read_metrics(path)
 
 
 def logged_flags(rows: Iterable[dict]) -> list[Flag]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 import re
 from pathlib import Path
 
@@ -12,23 +12,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..base.files import atomic_write  # noqa: E402
 from ..base.images import tiles  # noqa: E402
+from ..base.textfile import read_json  # noqa: E402
+from ..errors import ConfigError  # noqa: E402
+from ..runfiles import read_config, read_run_info  # noqa: E402
+from ..runfiles import read_metrics as read_rows  # noqa: E402
 
 EPOCH_PNG = re.compile(r"^epoch-(\d{3,})\.png$")
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
-    """The training rows (those with g_loss) of run_dir/metrics.jsonl; [] when it is missing."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a crash
-    return [r for r in rows if "g_loss" in r]
+    """The training rows (those with both losses) of run_dir/metrics.jsonl; [] when it is missing.
+    Lines that are not rows are skipped with one warning (runfiles.read_metrics)."""
+    return [r for r in read_rows(Path(run_dir) / "metrics.jsonl")
+            if "g_loss" in r and "d_loss" in r]
+
+
+def save_figure(fig, path) -> None:
+    """Write a figure as PNG to a file object, or to a path through the one writer (atomic;
+    never over a user's device or link), then close it."""
+    buf = path if hasattr(path, "write") else io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    if buf is not path:
+        atomic_write(path, lambda f: f.write(buf.getvalue()))
 
 
 def learning_curve(rows: list[dict], steps_per_epoch: int, path: Path) -> None:
@@ -52,8 +60,7 @@ def learning_curve(rows: list[dict], steps_per_epoch: int, path: Path) -> None:
         ax2.spines["bottom"].set_position(("outward", 45))
         ax2.set_xlabel("Epoch", size=13)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def pick_epochs(available: list[int], wanted=(1, 2, 4, 10, 50, 100)) -> list[int]:
@@ -79,7 +86,10 @@ def _sample_scaling(run_dir: Path) -> str:
     path = Path(run_dir) / "config.json"
     if not path.exists():
         return "fixed"
-    return json.loads(path.read_text()).get("run", {}).get("sample_scaling", "fixed")
+    data = read_json(path, ConfigError)  # only this key is needed: read what is there
+    run = data.get("run") if isinstance(data, dict) else None
+    scaling = run.get("sample_scaling", "fixed") if isinstance(run, dict) else "fixed"
+    return scaling if scaling in ("fixed", "per-image") else "fixed"
 
 
 def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Path,
@@ -107,23 +117,23 @@ def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Pat
                 ax.imshow(images[j], cmap="gray_r" if gray else None, vmin=low, vmax=high)
         row[0].set_ylabel(f"Epoch {epoch}", rotation=90, size=12, color="red")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def redraw(run_dir: str | Path) -> list[Path]:
     """Redraw learning_curve.png and samples_by_epoch.png from a run directory."""
     run_dir = Path(run_dir)
-    cfg = json.loads((run_dir / "config.json").read_text())
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() \
-        else {}
+    cfg = read_config(run_dir / "config.json")
+    info = read_run_info(run_dir / "run.json")
     written = []
     rows = read_metrics(run_dir)
     if rows:
         learning_curve(rows, info.get("steps_per_epoch", 0), run_dir / "learning_curve.png")
         written.append(run_dir / "learning_curve.png")
-    shape = tuple(cfg["model"]["image_shape"])
-    samples_by_epoch(run_dir, shape, run_dir / "samples_by_epoch.png")
+    if cfg.model.image_shape is None:  # a config that never trained: no samples to draw
+        return written
+    samples_by_epoch(run_dir, tuple(cfg.model.image_shape), run_dir / "samples_by_epoch.png",
+                     cfg.run.sample_scaling)
     if (run_dir / "samples_by_epoch.png").exists():
         written.append(run_dir / "samples_by_epoch.png")
     return written

@@ -11,10 +11,11 @@ import base64
 import html
 import json
 import math
+import warnings
 from pathlib import Path
 
 from ..base.files import atomic_write
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..metrics.health import (
     Flag,
     is_eval_row,
@@ -24,6 +25,7 @@ from ..metrics.health import (
     read_rows,
     scan,
 )
+from ..runfiles import RunFileWarning, read_config, read_eval, read_run_info
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; }
@@ -102,11 +104,17 @@ def flags_section(flags: list[Flag], found_later: set[str]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _load_json(path: Path):
+def _optional(reader, path: Path, missing):
+    """A run file the report can do without: (its contents or `missing`, a note when it is
+    unreadable). Training writes the report at its end; a damaged extra file must not fail
+    the run, so it is named in the report and in one warning instead."""
+    if not path.exists():
+        return missing, None
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+        return reader(path), None
+    except DataError as e:
+        warnings.warn(str(e), RunFileWarning, stacklevel=3)
+        return missing, f'<p class="flag">{_esc(e)}</p>'
 
 
 def _summary(cfg: dict, info: dict, train_rows: list[dict]) -> dict:
@@ -127,10 +135,12 @@ def build_report(run_dir: str | Path) -> str:
     from . import figures as figs  # matplotlib: loaded when a report is written
 
     run_dir = Path(run_dir)
-    cfg = _load_json(run_dir / "config.json")
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"RUN: {run_dir} is not a run directory (no readable config.json)")
-    info = _load_json(run_dir / "run.json") or {}
+    try:
+        config = read_config(run_dir / "config.json")
+    except ConfigError as e:
+        raise ConfigError(f"RUN: {run_dir} is not a run directory ({e})") from None
+    cfg = config.to_dict()
+    info, info_note = _optional(read_run_info, run_dir / "run.json", {})
     rows = read_rows(run_dir / "metrics.jsonl")
     train_rows = [r for r in rows if "g_loss" in r]
     evals = [r for r in rows if is_eval_row(r)]
@@ -143,16 +153,17 @@ def build_report(run_dir: str | Path) -> str:
     later = [f for f in scan(rows, w_bound) if f.name not in logged]
     flags += later
 
-    evaluation = _load_json(run_dir / "eval.json")
-    eval_html = eval_table(evaluation) if evaluation is not None else \
-        '<p class="muted">No eval.json in this run.</p>'
+    evaluation, eval_note = _optional(read_eval, run_dir / "eval.json", None)
+    eval_html = eval_note or (eval_table(evaluation) if evaluation is not None else
+                              '<p class="muted">No eval.json in this run.</p>')
     spe = int(info.get("steps_per_epoch", 0) or 0)
     title = f"wganlab run report: {run_dir.name}"
     sections = [
         f"<h1>{_esc(title)}</h1><p class=\"muted\">{_esc(run_dir.resolve())}</p>",
         "<section id=\"summary\"><h2>Summary</h2>"
         + table([{"": k, "value": v} for k, v in _summary(cfg, info, train_rows).items()])
-        + "<details><summary>Full configuration</summary>" + config_table(cfg)
+        + (info_note or "") + "<details><summary>Full configuration</summary>"
+        + config_table(cfg)
         + "</details></section>",
         "<section id=\"learning-curve\"><h2>Learning curve</h2>"
         + _img(figs.learning_curve_png(train_rows, spe), "Learning curve") + "</section>",
@@ -175,5 +186,6 @@ def build_report(run_dir: str | Path) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the report (default RUN/report.html) atomically; returns its path."""
     page = build_report(run_dir).encode("utf-8")
+    # --out is a path the user named: a link there is written through to its target.
     return atomic_write(Path(out) if out else Path(run_dir) / "report.html",
-                        lambda f: f.write(page))
+                        lambda f: f.write(page), follow_link=out is not None)

@@ -25,6 +25,7 @@ from ..metrics import health
 from ..models import check_image_size
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
+from ..runfolder import check_run_folder
 from ..version import __version__
 from . import distributed
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
@@ -60,6 +61,7 @@ def train(cfg: Config, resume: bool | str = False, data: Dataset | None = None,
     if init_from and resume:
         raise ConfigError("--init-from: starts a new run from a checkpoint's weights; "
                           "--resume continues one: give only one of them")
+    check_run_folder(cfg, resume)  # never the root, a system folder or a folder not a run's
     # One writer per run directory (rank 0 holds RUN/.lock while it writes).
     lock = RunLock(cfg.run.out)
     try:
@@ -229,7 +231,7 @@ def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: b
         state = checkpoint.load(resume, device)
         check_same_run(Path(resume), state, cfg)
         return resume, state
-    found = resume_point(out, device, main)
+    found = resume_point(out, device, main, cfg)
     if found is None:
         return None
     for line in found.kept_aside:

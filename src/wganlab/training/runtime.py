@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..base.files import atomic_write
+from ..runfiles import metrics_lines
 
 
 class StopSignals:
@@ -73,14 +74,8 @@ class MetricsLog:
         self.path = Path(path)
         if truncate_after_step is not None and self.path.exists():
             # On resume, drop lines from steps the checkpoint does not contain.
-            keep = []
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if row.get("step", 0) <= truncate_after_step:
-                    keep.append(line)
+            keep = [line for line, row in metrics_lines(self.path)  # rows, checked
+                    if row["step"] <= truncate_after_step]
             # Atomically: a kill or a full disk mid-rewrite must not cost the kept rows.
             text = "".join(k + "\n" for k in keep).encode()
             atomic_write(self.path, lambda f: f.write(text))
