@@ -69,3 +69,14 @@ def test_auto_needs_policies_and_xflip_is_allowed_with_the_seed_preset(tmp_path)
     code, out, _ = run_cli(["train", "--help"])
     text = " ".join(out.split())
     assert "wrong for digits and letters" in text and "breaks the tutorial's recipe" in text
+
+
+def test_config_files_take_p_as_a_number_or_auto(tmp_path):
+    for value, want in (("0.25", 0.25), ('"auto"', "auto")):
+        path = tmp_path / "c.toml"
+        path.write_text(f'[train]\naugment = "cutout"\naugment_p = {value}\n')
+        code, out, err = dry_run(tmp_path, "--config", str(path))
+        assert code == 0 and json.loads(out)["train"]["augment_p"] == want, err
+    path.write_text('[train]\naugment = "cutout"\naugment_p = "often"\n')
+    code, _, err = dry_run(tmp_path, "--config", str(path))
+    assert_clean_error(code, err, "augment_p")
