@@ -7,9 +7,12 @@ import torch
 from torch import nn
 
 from fastrun import Run, setup
+from test_fast_graph import FakeCuda
 from wganlab.config import apply_overrides
 from wganlab.metrics.overfit import overfit_ratio
+from wganlab.training import fast
 from wganlab.training.augmenting import IMAGES_TO_ONE, TARGET, AugmentP, Overfitting
+from wganlab.training.runner import EagerStep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ALL = "translation,cutout,colour"
@@ -139,3 +142,27 @@ def test_the_heuristic_by_hand_and_p_stays_a_probability():
     assert float(p.p) == 1.0
     p.adjust(torch.tensor(0.0), images=10 * IMAGES_TO_ONE)
     assert float(p.p) == 0.0
+
+
+def test_p_adapted_in_place_between_graph_replays_acts_like_the_eager_steps(monkeypatch):
+    # auto changes p between steps, outside the graph: the replay must read the new value
+    # from the device tensor it captured, as the eager step reads it.
+    cfg, G, C, images = augmented("wgan-gp", p="auto")
+    eager, graphed, still = (Run(cfg, G, C, images) for _ in range(3))
+    ps = [AugmentP("auto", torch.device("cpu")) for _ in range(3)]
+    runner = EagerStep(*eager.args(), augment_p=ps[0])
+    unchanged = EagerStep(*still.args(), augment_p=ps[2])
+    fake = FakeCuda(graphed, None)
+    fake.install(monkeypatch)
+    graph_step = fast.GraphStep(fast.StaticStep(*graphed.args(), augment_p=ps[1]),
+                                fallback=None, warmup=1)
+    fake.runner = graph_step
+    for i in range(4):
+        if i == 2:  # after the capture: p moves for the eager and the graphed run alike
+            ps[0].p.fill_(0.7), ps[1].p.fill_(0.7)
+        first = i * eager.per_step
+        want, got = runner.step(eager.order, first), graph_step.step(graphed.order, first)
+        other = unchanged.step(still.order, first)
+        for key in want:
+            assert torch.equal(got[key], want[key].float()), (i, key)
+    assert fake.replays == 3 and not torch.equal(other["d_loss"], want["d_loss"])
