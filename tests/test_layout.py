@@ -9,7 +9,8 @@ import wganlab
 ROOT = Path(wganlab.__file__).parent
 # Lower layers first; a module may import from its own layer or the ones before it.
 NEVER_IMPORT_TRAINING = ("wganlab.base", "wganlab.data", "wganlab.metrics", "wganlab.generate",
-                         "wganlab.models", "wganlab.losses", "wganlab.config")
+                         "wganlab.models", "wganlab.losses", "wganlab.config",
+                         "wganlab.augment")
 
 
 def module_name(path: Path) -> str:
@@ -103,7 +104,7 @@ def test_measuring_and_generating_never_import_training():
 LAYERS = [
     {"errors", "version", "base"},  # plain helpers: files, checkpoints, devices, pixels
     # the config and its checks (which size the networks), data and the maths
-    {"config", "validation", "data", "models", "losses", "distances", "summary",
+    {"config", "validation", "data", "models", "losses", "augment", "distances", "summary",
      "runfiles", "runfolder"},  # with the run files' readers, which check configs
     {"generate", "hub"},  # a trained generator in and out
     {"metrics"},  # features and numbers

@@ -83,6 +83,16 @@ class TrainConfig:
     ema_decay: float = opt(
         0.0, "decay of an exponential moving average of the generator's weights, used for "
         "samples and evaluation (0: none)")
+    augment: str = opt(
+        "none", "differentiable augmentation of every image the critic sees, real and "
+        "generated: comma-separated policies from translation, cutout, colour (brightness and "
+        "contrast; saturation too for RGB), or none")
+    augment_p: float | str = opt(
+        1.0, "probability that each augmentation acts on an image, or auto: adapted while "
+        "training from how far the critic's scores of held-out real images fall behind")
+    xflip: bool = opt(
+        False, "mirror real images left-right at random (data-set augmentation); wrong for "
+        "digits and letters (MNIST), and with --preset seed it breaks the tutorial's recipe")
     seed: int = opt(1, "random seed for weights, data order and z")
 
 
@@ -92,6 +102,9 @@ class RunConfig:
 
     dataset: str = opt("fashion-mnist", "mnist | fashion-mnist | cifar10 | synthetic | folder:PATH")
     data_dir: str | None = opt(None, "folder with the data set's files (searched first)")
+    max_images: int | None = opt(
+        None, "train on a class-balanced subset of N images drawn by --seed (the rest of the "
+        "training split is the held-out set); evaluation still uses the whole test split")
     out: str = opt("runs/latest", "run directory")
     device: str = opt("auto", "auto picks cuda, then mps, then cpu")
     log_every: int = opt(10, "write metrics.jsonl every N generator steps")
@@ -260,7 +273,8 @@ def validate(cfg: Config) -> Config:
 
 # Fields that may change when a run is resumed; everything else defines the run.
 RESUMABLE = {("train", "epochs"), ("train", "steps"), ("train", "minutes")} | {
-    ("run", f.name) for f in dataclasses.fields(RunConfig) if f.name != "dataset"} | {
+    ("run", f.name) for f in dataclasses.fields(RunConfig)
+    if f.name not in ("dataset", "max_images")} | {
     ("speed", f.name) for f in dataclasses.fields(SpeedConfig)}
 
 

@@ -42,7 +42,10 @@ def _type_ok(value, hint: str) -> bool:
     """Does value fit a field's annotation ("int", "float | None", "tuple[float, float]")?"""
     if value is None:
         return "None" in hint
-    base = hint.split(" | ")[0]
+    kinds = [k for k in hint.split(" | ") if k != "None"]
+    if len(kinds) > 1:  # "float | str": either
+        return any(_type_ok(value, k) for k in kinds)
+    base = kinds[0]
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if base.startswith("tuple["):
         kinds = [k.strip() for k in base[len("tuple["):-1].split(",")]
@@ -140,6 +143,22 @@ def _check_train(t: TrainConfig) -> None:
     _in_range(t, "seed", 0, MAX_SEED)
     _need(not (t.shared_step and t.n_critic != 1), "n_critic",
           "the shared (tutorial) step needs n_critic 1")
+    _check_augment(t)
+
+
+def _check_augment(t: TrainConfig) -> None:
+    from .augment import parse_policies
+
+    try:
+        policies = parse_policies(t.augment)
+    except ValueError as e:
+        raise ConfigError(f"--augment: {e}") from None
+    p = t.augment_p
+    _need(p == "auto" or (isinstance(p, (int, float)) and not isinstance(p, bool)
+                          and 0.0 <= p <= 1.0), "augment_p",
+          f"must be a probability in [0, 1] or auto; got {p!r}")
+    _need(p != "auto" or bool(policies), "augment_p",
+          "auto adapts the probability of --augment's policies: give --augment too")
 
 
 def _check_run(r: RunConfig) -> None:
@@ -148,6 +167,7 @@ def _check_run(r: RunConfig) -> None:
     _in_range(r, "eval_every", 1, 10 ** 9, optional=True)
     _in_range(r, "eval_n", 2, 100_000)
     _in_range(r, "checkpoint_every", 1, 10 ** 9, optional=True)
+    _in_range(r, "max_images", 1, 10 ** 9, optional=True)
     # "user": images passed from Python, wganlab.train(cfg, data=...).
     dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (
         r.dataset.startswith("folder:") and r.dataset[len("folder:"):].strip() != "")

@@ -75,7 +75,20 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     "log_every": number(1, 1e9, True), "keep_last": number(1, 10_000, True),
     "checkpoint_every": optional(number(1, 1e9, True)),
     "eval_every": optional(number(1, 1e9, True)), "eval_n": number(2, 100_000, True),
+    # Augmentation: policy names (the default preset has none, so no auto without them).
+    "augment": lambda v: policy_list(v) is not None,
+    "augment_p": number(0, 1), "max_images": optional(number(1, 1e9, True)),
 }
+
+
+def policy_list(v):
+    """The policies a comma-separated text names, or None when it is not a valid list."""
+    names = [n.strip() for n in v.split(",") if n.strip()]
+    if names in ([], ["none"]):
+        return ()
+    names = ["colour" if n == "color" else n for n in names]
+    ok = set(names) <= {"translation", "cutout", "colour"} and len(set(names)) == len(names)
+    return tuple(names) if ok else None
 
 FIELDS = [(section, f) for section, kind in C.SECTIONS.items()
           for f in dataclasses.fields(kind)]

@@ -145,6 +145,7 @@ _KINDS = (
     ("tuple[int, int, int]", _numbers(3, _int), "three integers [C, H, W]"),
     ("tuple[float, float]", _numbers(2, _number), "two numbers [B1, B2]"),
     ("bool", lambda v: v if isinstance(v, bool) else None, "true or false"),
+    ("float | str", lambda v: v if isinstance(v, str) else _number(v), "a number or a word"),
     ("float", _number, "a finite number"),
     ("int", _int, "an integer"),
     ("str", lambda v: v if isinstance(v, str) else None, "text"),

@@ -42,6 +42,16 @@ def _finite(text: str) -> float:
     return value
 
 
+def _number_or_word(text: str) -> float | str:
+    """A number, or a word such as auto (the field's check says which words it takes)."""
+    try:
+        return _finite(text)
+    except argparse.ArgumentTypeError:
+        if text.strip() and not text.strip()[0].isdigit():
+            return text.strip()
+        raise
+
+
 def _shape(text: str) -> tuple[int, int, int]:
     parts = text.replace("x", ",").split(",")
     try:
@@ -71,6 +81,8 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
                 kw.update(action=argparse.BooleanOptionalAction)
             elif "tuple[int, int, int]" in hint:
                 kw.update(type=_shape, metavar="C,H,W")
+            elif "float | str" in hint:
+                kw.update(type=_number_or_word, metavar="X|auto")
             elif "tuple[float, float]" in hint:
                 kw.update(type=_finite, nargs=2, metavar=("B1", "B2"))
             elif "float" in hint:

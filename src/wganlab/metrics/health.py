@@ -31,6 +31,8 @@ DIVERSITY_MIN = 0.15  # generated pairwise distance / real pairwise distance
 DIVERSITY_READINGS = 3  # consecutive low readings before calling it collapse
 COVERAGE_DROP = 2  # classes lost against the best evaluation so far
 COVERAGE_READINGS = 2  # consecutive evaluations that must show the drop
+OVERFIT_LIMIT = 0.5  # held-out reals scored halfway from training reals to generated images
+OVERFIT_READINGS = 5  # consecutive readings (logged rows) beyond it
 
 NON_METRIC = {"step", "epoch", "time", "flag", "hint"}
 
@@ -176,8 +178,23 @@ def collapse(s: Stream) -> Flag | None:
     return None
 
 
+def critic_overfitting(s: Stream) -> Flag | None:
+    """Flags held-out real images scored ever more like generated ones (metrics/overfit.py):
+    the critic has started to memorise its training images."""
+    readings = _series(s.rows, "overfit")[-OVERFIT_READINGS:]
+    if len(readings) < OVERFIT_READINGS or not all(v > OVERFIT_LIMIT for _, v in readings):
+        return None
+    step, latest = readings[-1]
+    return Flag("critic_overfitting", step,
+                f"the critic scores real images it never trained on {latest:.0%} of the way "
+                "from its training images to generated ones: it is memorising the training "
+                "set, and the generator learns that set's quirks. Use --augment "
+                "translation,cutout,colour (with --augment-p auto), more images, or stop "
+                "earlier")
+
+
 RULES: tuple[Callable[[Stream], Flag | None], ...] = (
-    non_finite, critic_runaway, penalty_not_holding, stalled, collapse)
+    non_finite, critic_runaway, penalty_not_holding, stalled, collapse, critic_overfitting)
 
 
 def check(stream: Stream, rules=RULES) -> list[Flag]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..metrics.health import Flag, number
+from ..metrics.health import OVERFIT_LIMIT, Flag, number
 from . import plots
 
 plt = plots.plt  # matplotlib with the Agg backend, as plots.py set it up
@@ -77,6 +77,9 @@ def health_png(rows: list[dict], flags: list[Flag], w_bound: float) -> bytes | N
         ("gp_norm_mean", "Critic gradient norm at interpolates (mean)"),
         ("clip_share", "Share of critic weights at the clip bound"),
         ("diversity", "Batch diversity (generated / real pairwise distance)"),
+        ("overfit", "Critic overfitting: held-out reals scored from training reals (0) "
+                    "towards fakes (1)"),
+        ("augment_p", "Augmentation probability p (--augment-p auto)"),
     ) if _finite(rows, key)[0]]
     if not panels:
         return None
@@ -91,6 +94,9 @@ def health_png(rows: list[dict], flags: list[Flag], w_bound: float) -> bytes | N
             ax.legend(fontsize=8)
         if key == "gp_norm_mean":
             ax.axhspan(0.9, 1.1, color="green", alpha=0.15)
+        if key == "overfit":
+            ax.axhline(OVERFIT_LIMIT, color="red", ls="--", lw=1, label="health flag beyond")
+            ax.legend(fontsize=8)
         for flag in flags:
             ax.axvline(flag.step, color="red", alpha=0.4, lw=1)
     axes[-1, 0].set_xlabel("Generator step")

@@ -5,7 +5,9 @@ The noise stream is consumed in the order z_1, alpha_1, ..., z_k, alpha_k, z_G (
 for penalties that interpolate), always for the *global* batch: under DDP each rank keeps
 its slice, so every rank's stream stays the one-process run's and a checkpoint resumes at any
 world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
-them different but identically distributed).
+them different but identically distributed). With --xflip a flip draw per real image follows,
+and with --augment the step draws its augmentations from the same stream (augmenting.py);
+without them nothing more is drawn.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import torch
 
 from .. import losses
+from ..augment import xflip
 from ..config import Config
 from ..data import sample_z, to_float
+from .augmenting import AugmentP, make_augmenter
 from .distributed import Shard
 from .kernels import layout
 from .steps import Batch
@@ -36,14 +40,16 @@ class BatchMaker:
     graph), then `make(indices)` as device work only (inside one)."""
 
     def __init__(self, cfg: Config, images: torch.Tensor, noise: torch.Generator,
-                 device: torch.device, shard: Shard = Shard()):
+                 device: torch.device, shard: Shard = Shard(), augment_p: AugmentP | None = None):
         t = cfg.train
         self.images, self.noise, self.device, self.shard = images, noise, device, shard
         self.z_dim, self.z_dist, self.batch_size = cfg.model.z_dim, t.z_dist, t.batch_size
         self.shared = t.shared_step  # one z for both updates: no separate generator z
         self.updates = 1 if t.shared_step else t.n_critic  # real batches per step
         self.interpolates = losses.PENALTIES[t.penalty][1]
-        self.channels_last = cfg.speed.channels_last
+        self.channels_last, self.xflip = cfg.speed.channels_last, t.xflip
+        # What the step passes every critic input through (None without --augment).
+        self.augmenter = make_augmenter(cfg, augment_p, noise, device, shard)
 
     def indices(self, order: torch.Tensor, first: int) -> torch.Tensor:
         """This process's image indices for the step from batch `first` of `order`:
@@ -69,6 +75,11 @@ class BatchMaker:
                 ).to(self.device)))
         if not self.shared:
             z.append(self._z())
+        if self.xflip:
+            u = torch.rand(self.updates, self.batch_size, generator=self.noise,
+                           device=self.noise.device)
+            u = self.shard.take(u.T).T.to(self.device)  # this rank's images of each batch
+            reals = xflip(reals.flatten(0, 1), u.flatten()).unflatten(0, reals.shape[:2])
         return Batch(reals, torch.stack(z), torch.stack(alphas) if alphas else None)
 
     def _z(self) -> torch.Tensor:

@@ -5,8 +5,10 @@ What one replay does (the same updates, in the same order, as the eager step in 
   GPU, through a static index buffer that the host refills before each replay with the
   step's slice of the epoch order (the same order the eager path uses, so both paths see the
   same batches; no host-side batch is built);
-- draws z and the penalty's interpolation weights from the run's noise generator, which is
-  registered with the graph so each replay advances it like eager draws would;
+- draws z and the penalty's interpolation weights (and, with --xflip / --augment, the flips
+  and augmentations) from the run's noise generator, which is registered with the graph so
+  each replay advances it like eager draws would; --augment-p auto's p is a device tensor
+  the replay reads, adjusted in place between replays;
 - runs steps.Step, the step every runner runs: n_critic critic updates and the generator
   update (or the tutorial's shared step), with `Adam(capturable=True)` (fused by default,
   kernels.py) or RMSprop stepping on device-side step counters;
@@ -79,12 +81,12 @@ class StaticStep:
     """
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                 noise: torch.Generator, device: torch.device):
+                 noise: torch.Generator, device: torch.device, augment_p=None):
         self.cfg, self.device, self.noise = cfg, device, noise
         self.speed = cfg.speed
-        self.maker = BatchMaker(cfg, images, noise, device)
+        self.maker = BatchMaker(cfg, images, noise, device, augment_p=augment_p)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, DeviceCheck(cfg.run.on_nan),
-                         device.type)
+                         device.type, self.maker.augmenter)
         self.idx = torch.zeros(self.maker.updates * cfg.train.batch_size, dtype=torch.long,
                                device=device)
         self.keys: list[str] | None = None

@@ -28,6 +28,7 @@ from ..reporting.report import write_report
 from ..runfolder import check_run_folder
 from ..version import __version__
 from . import distributed
+from .augmenting import INTERVAL, Overfitting, select_images
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
 from .progress import Progress
@@ -86,6 +87,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
     if data is None:  # else images given from Python, checked by data.user
         data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape,
                             r.on_bad_image)
+    # --max-images' subset; held-out real images for the overfitting heuristic, if any.
+    data, heldout = select_images(cfg, data)
     cfg, images = _prepare_data(cfg, data, shard, device)
     per_epoch = steps_per_epoch(len(images), cfg)
     total = planned_steps(cfg, per_epoch)
@@ -100,8 +103,9 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
     if init_from:
         load_initial_weights(state, init_from, device)
     # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
+    augment_p = state.extras.get("augment")  # --augment-p auto's p, adapted below
     runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt, images,
-                         state.noise, device, shard)
+                         state.noise, device, shard, augment_p)
     if main:
         lock.acquire()
         _prepare_run_dir(out, cfg, resuming=bool(resume))
@@ -109,6 +113,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         write_json(out / "run.json", {
             "version": __version__, "steps_per_epoch": per_epoch, "planned_steps": total,
             "n_images": len(images), "data_source": data.source, "device": str(device),
+            "max_images": r.max_images, "subset_seed": t.seed if r.max_images else None,
+            "heldout_images": 0 if heldout is None else len(heldout),
             "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason,
             "speed": asdict(runner.speed), "speed_notes": runner.notes,
             "init_from": str(init_from) if init_from else _earlier(out, "init_from")})
@@ -126,6 +132,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         health_watch = HealthWatch(log, cfg.model.image_shape, progress.say)
         watchers += [summary, health_watch] + [tensorboard] * bool(tensorboard)
         evaluation = Evaluation(out, cfg, log, progress.say, device, [health_watch])
+    overfit = None if heldout is None else Overfitting(
+        images, heldout.to(device), INTERVAL if augment_p is not None else None, device)
     order, order_epoch, exit_code = None, -1, 0
 
     def sync():
@@ -150,12 +158,17 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                                      "(use --on-nan skip to skip such steps)") from None
             state.after_step()  # the generator EMA, when the run keeps one
             state.step += 1
+            if overfit is not None and overfit.due(state.step):  # --augment-p auto
+                augment_p.adjust(overfit.measure(state, state.step), INTERVAL * t.batch_size
+                                 * (1 if t.shared_step else t.n_critic))
             meta = {"step": state.step, "epoch": epoch + 1,
                     "time": round(clock.training_seconds(), 4)}
             log_now = state.step % r.log_every == 0
             if log_now:  # cheap, but not every step: it syncs with the device
                 meta["diversity"] = health.batch_diversity(
                     health.generate_as_trained(state.generator, state.fixed_z), runner.last_real)
+                if overfit is not None:  # the heuristic, and p where it adapts
+                    meta.update(_overfitting_row(overfit, augment_p, state))
             log.add(meta, terms)
             progress.advance(state.step)
 
@@ -237,6 +250,13 @@ def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: b
     for line in found.kept_aside:
         print(f"wganlab: {line}", file=sys.stderr)
     return found.path, found.state
+
+
+def _overfitting_row(overfit: Overfitting, augment_p, state: TrainState) -> dict:
+    """The row fields of the overfitting heuristic (and, with auto, p); reads the device."""
+    if augment_p is None:
+        return {"overfit": float(overfit.measure(state, state.step))}
+    return {"overfit": float(augment_p.overfit), "augment_p": float(augment_p.p)}
 
 
 def _earlier(out: Path, key: str):

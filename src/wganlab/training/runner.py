@@ -34,11 +34,12 @@ class EagerStep:
     mode = "eager"
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                 noise: torch.Generator, device: torch.device, shard: Shard = Shard()):
+                 noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
+                 augment_p=None):
         self.cfg, self.speed, self.reason, self.notes = cfg, cfg.speed, "", []
-        self.maker = BatchMaker(cfg, images, noise, device, shard)
+        self.maker = BatchMaker(cfg, images, noise, device, shard, augment_p)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, HostCheck(cfg.run.on_nan),
-                         device.type)
+                         device.type, self.maker.augmenter)
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
         self.flags = {ok: torch.tensor(float(not ok), device=device) for ok in (True, False)}
 
@@ -63,8 +64,10 @@ def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str
 
 
 def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                noise: torch.Generator, device: torch.device, shard: Shard = Shard()):
+                noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
+                augment_p=None):
     """The step the loop runs: one CUDA graph where possible, else eager (DDP when sharded).
+    augment_p: the run's augmenting.AugmentP (with --augment).
 
     Call after any checkpoint is loaded: it sets the optimizers' capturable and fused flags
     (and, with channels_last, the weights' and optimizer state's memory layout).
@@ -81,7 +84,7 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
     C = distributed.wrap(critic, device, shard)
 
     def eager():
-        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard)
+        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, augment_p)
 
     blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
     for opt in (g_opt, c_opt):
@@ -92,6 +95,6 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
         runner.reason = "; ".join(blockers)
     else:
         runner = fast.GraphStep(fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images,
-                                                noise, device), eager)
+                                                noise, device, augment_p), eager)
     runner.speed, runner.notes = speed, notes
     return runner

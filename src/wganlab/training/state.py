@@ -13,6 +13,7 @@ from ..data import sample_z
 from ..errors import CheckpointError, NonFiniteError
 from ..models import build_models
 from ..version import __version__
+from .augmenting import AugmentP
 from .ema import GeneratorEMA
 from .optim import make_optimizer
 
@@ -48,6 +49,8 @@ class TrainState:
                     make_optimizer(cfg, critic.parameters(), t.c_lr), noise, fixed_z)
         if t.ema_decay > 0:  # the averaged generator, saved as the checkpoint's "ema" entry
             state.extras["ema"] = GeneratorEMA(generator, t.ema_decay)
+        if t.augment_p == "auto" and t.augment != "none":  # p and its heuristic: "augment"
+            state.extras["augment"] = AugmentP("auto", device)
         return state
 
     @property

@@ -6,6 +6,16 @@ differ only in how the batch reaches the device and in the `check` that finishes
 optimizer update: `HostCheck` reads finiteness back on the host (eager: stop or skip at
 once), `DeviceCheck` keeps it on the device (a CUDA graph: nothing read back).
 
+With --augment every image the critic scores passes through `seen` first (training/
+augmenting.py: real and generated, in the critic's updates and in the generator's, so the
+generator's gradient flows back through the augmentation). The penalty is taken on the
+augmented images too: the gradient penalty at interpolates between the augmented real and
+generated images the critic just scored, R1 at the augmented reals. The critic only ever
+meets augmented images, so that is where it must be smooth; penalising it at plain
+images would constrain it where it is never evaluated, and differentiating through the
+augmentation (ADA's R1) would fold the transforms' own Jacobian (cutout's zeros, the shift)
+into the norm that the penalty drives to 1.
+
 The recipe is two table look-ups (losses.LOSSES, losses.PENALTIES): a new loss or penalty
 is a new table entry, not a new branch here. Precision is the same on every path: with bf16
 the forward passes and losses run under autocast and the backward passes outside it.
@@ -135,8 +145,8 @@ class Step:
     ok the 0-dim bool "every update was finite"."""
 
     def __init__(self, cfg: Config, generator: nn.Module, critic: nn.Module, g_opt, c_opt,
-                 check: HostCheck | DeviceCheck, device_type: str = "cpu"):
-        self.t, self.check = cfg.train, check
+                 check: HostCheck | DeviceCheck, device_type: str = "cpu", augment=None):
+        self.t, self.check, self.augment = cfg.train, check, augment
         self.generator, self.critic, self.g_opt, self.c_opt = generator, critic, g_opt, c_opt
         self.critic_loss, self.generator_loss = losses.LOSSES[self.t.loss]
         self.penalty = losses.PENALTIES[self.t.penalty][0]
@@ -148,10 +158,15 @@ class Step:
             return contextlib.nullcontext()
         return torch.autocast(self.device_type, dtype=torch.bfloat16)
 
+    def seen(self, images: torch.Tensor) -> torch.Tensor:
+        """The images as the critic sees them: augmented with --augment, else as they are."""
+        return images if self.augment is None else self.augment(images)
+
     def critic_terms(self, real, fake, alpha, labels=None) -> tuple[torch.Tensor, dict]:
         """The critic's loss on real vs fake (plus its penalty), and the numbers to log;
         terms["_d_fake"] keeps the fake scores with their graph (the shared step's)."""
         t, critic = self.t, self.critic
+        real, fake = self.seen(real), self.seen(fake)
         d_real, d_fake = _call(critic, real, labels), _call(critic, fake, labels)
         loss = self.critic_loss(d_real, d_fake)
         terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
@@ -176,12 +191,12 @@ class Step:
         """The generator's loss on its images (the critic's scores d_fake when given)."""
         if self.t.feature_matching:
             with torch.no_grad():
-                _, f_real = _call(self.critic, real, labels, return_features=True)
-            _, f_fake = _call(self.critic, fake, labels, return_features=True)
+                _, f_real = _call(self.critic, self.seen(real), labels, return_features=True)
+            _, f_fake = _call(self.critic, self.seen(fake), labels, return_features=True)
             loss = losses.feature_matching(f_real, f_fake)
         else:
-            loss = self.generator_loss(_call(self.critic, fake, labels) if d_fake is None
-                                       else d_fake)
+            loss = self.generator_loss(_call(self.critic, self.seen(fake), labels)
+                                       if d_fake is None else d_fake)
         return loss, {"g_loss": loss.detach()}
 
     def critic_update(self, real, z, alpha, labels=None) -> tuple[dict, torch.Tensor]:

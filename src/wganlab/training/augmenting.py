@@ -1,0 +1,139 @@
+"""Augmentation inside the run: the draws, the probability p, and its adaptation (--augment-p
+auto). The maths is in wganlab/augment.py; here is where its random numbers and p live.
+
+- `Augmenter` is what steps.Step passes every critic input through. It draws its uniforms
+  from the run's noise stream on the run's device (in a CUDA graph that stream is registered,
+  so replays advance it) for the *global* batch, keeping this rank's slice as batches.py does
+  for z. It exists only with --augment, so runs without it draw exactly what they drew before.
+- `AugmentP` holds p as a 0-dim tensor on the device, which the graph reads at each replay:
+  fixed for a number, adapted for auto (ADA's rule, Karras et al. 2020): every INTERVAL
+  steps p moves by sign(overfit - TARGET) * images / IMAGES_TO_ONE, clamped to [0, 1], all on
+  the device. Its p and last heuristic are in every checkpoint (TrainState.extras), so resume
+  stays exact.
+- `Overfitting` measures the heuristic: the critic's mean score on training images minus on
+  held-out real images, over the training images' minus the generated images'
+  (metrics/overfit.py). 0: held-out images look like training images to the critic; 1:
+  they look as fake as generated ones. Cheaply: a critic pass in inference mode, without
+  gradients, on 64 training, 64 held-out and the 64 fixed-z images, slices chosen by the step
+  number (no random draws: the run's streams are untouched); every INTERVAL steps with auto,
+  else only at logged steps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..augment import augment, draws_needed, parse_policies
+from ..config import Config
+from ..data import Dataset, load_dataset, to_float
+from ..data.subset import take_subset
+from ..errors import ConfigError
+from ..metrics import health
+from ..metrics.overfit import critic_scores, overfit_ratio
+from .distributed import Shard
+
+INTERVAL = 4  # steps between adjustments of p (ADA's)
+TARGET = 0.3  # the overfitting heuristic auto keeps p near
+# Images over which p may travel from 0 to 1: ADA's 500,000 suit days on a GPU; a few CPU
+# minutes show 10,000-40,000 images, so p must be able to move within them.
+IMAGES_TO_ONE = 10_000
+SCORED = 64  # images of each kind the heuristic scores
+
+
+class AugmentP:
+    """p on the device: fixed, or adapted (auto) from the overfitting heuristic."""
+
+    def __init__(self, value: float | str, device: torch.device):
+        self.auto = value == "auto"
+        start = 0.0 if self.auto else float(value)
+        self.p = torch.tensor(start, device=device)
+        self.overfit = torch.zeros((), device=device)  # the last heuristic (auto)
+
+    @torch.no_grad()
+    def adjust(self, overfit: torch.Tensor, images: int) -> None:
+        """p += sign(overfit - TARGET) * images / IMAGES_TO_ONE, clamped (device work only)."""
+        self.overfit.copy_(overfit)
+        self.p.add_(torch.sign(overfit - TARGET) * (images / IMAGES_TO_ONE)).clamp_(0.0, 1.0)
+
+    def state_dict(self) -> dict:
+        """p and the last heuristic, as tensors."""
+        return {"p": self.p.detach().cpu(), "overfit": self.overfit.detach().cpu()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """In place: a captured graph keeps reading the same tensor."""
+        self.p.copy_(state["p"])
+        self.overfit.copy_(state["overfit"])
+
+
+class Augmenter:
+    """x -> augment(x, draws, p): the policies with fresh draws from the noise stream."""
+
+    def __init__(self, policies: tuple[str, ...], p: torch.Tensor, noise: torch.Generator,
+                 device: torch.device, shard: Shard = Shard()):
+        self.policies, self.p, self.noise, self.device = policies, p, noise, device
+        self.shard, self.draws = shard, draws_needed(policies)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """x (b, C, H, W) augmented; draws for the global batch, this rank's slice used."""
+        u = torch.rand(len(x) * self.shard.world, self.draws, generator=self.noise,
+                       device=self.noise.device)
+        return augment(x, self.shard.take(u).to(self.device), self.p, self.policies)
+
+
+def make_augmenter(cfg: Config, p: AugmentP | None, noise: torch.Generator,
+                   device: torch.device, shard: Shard = Shard()) -> Augmenter | None:
+    """The run's Augmenter, or None without --augment."""
+    policies = parse_policies(cfg.train.augment)
+    if not policies:
+        return None
+    if p is None:  # a runner built without the run's state (tests, the benchmark)
+        p = AugmentP(cfg.train.augment_p, device)
+    return Augmenter(policies, p.p, noise, device, shard)
+
+
+class Overfitting:
+    """The overfitting heuristic from held-out real images (see the module's docstring)."""
+
+    def __init__(self, images: torch.Tensor, heldout: torch.Tensor, every: int | None,
+                 device: torch.device):
+        self.images, self.heldout, self.every, self.device = images, heldout, every, device
+
+    def due(self, step: int) -> bool:
+        """Whether p adapts after this step (every INTERVAL steps with auto)."""
+        return self.every is not None and step % self.every == 0
+
+    def _slice(self, images: torch.Tensor, step: int) -> torch.Tensor:
+        n = min(SCORED, len(images))
+        start = (step * n) % (len(images) - n + 1)
+        return to_float(images[start:start + n].to(self.device))
+
+    def measure(self, state, step: int) -> torch.Tensor:
+        """The heuristic now, as a 0-dim device tensor (no host sync)."""
+        fake = health.generate_as_trained(state.generator, state.fixed_z)
+        return overfit_ratio(critic_scores(state.critic, self._slice(self.images, step)),
+                             critic_scores(state.critic, self._slice(self.heldout, step)),
+                             critic_scores(state.critic, fake))
+
+
+def select_images(cfg: Config, data: Dataset) -> tuple[Dataset, torch.Tensor | None]:
+    """The images the run trains on (--max-images' subset, or all) and its held-out real
+    images (uint8): the rest of the split with --max-images, else for auto the test split,
+    else None (no overfitting heuristic)."""
+    r, t = cfg.run, cfg.train
+    heldout = None
+    if r.max_images is not None:
+        try:
+            data, heldout = take_subset(data, r.max_images, t.seed)
+        except ValueError as e:
+            raise ConfigError(f"--max-images: {e}") from None
+    if (heldout is None or len(heldout) == 0) and t.augment_p == "auto":
+        folder = r.dataset.startswith("folder:")
+        if r.dataset == "user" or (folder and not (Path(r.dataset[7:]) / "test").is_dir()):
+            raise ConfigError("--augment-p: auto needs held-out real images: give "
+                              "--max-images below the data set's size (the rest is held out) "
+                              "or a data set with a test split")
+        heldout = load_dataset(r.dataset, "test", r.data_dir, cfg.model.image_shape,
+                               r.on_bad_image).images
+    return data, heldout if heldout is not None and len(heldout) else None

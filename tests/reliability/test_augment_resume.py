@@ -1,0 +1,39 @@
+"""A run with augmentation (auto p, xflip, a --max-images subset), stopped and resumed,
+equals the run that never stopped, bit for bit: the augmentations come from the run's noise
+stream, and p with its heuristic is in every checkpoint."""
+
+import json
+
+import torch
+
+from wganlab.training import augmenting
+
+from .runs import assert_same_state, compare_rows, loss_rows, state_at, train_argv
+
+AUGMENT = ("--augment", "translation,cutout,colour", "--augment-p", "auto", "--xflip",
+           "--max-images", "512", "--log-every", "2")
+END = 12  # two epochs: 512 images at batch 16 are 32 batches, 6 steps of n_critic 5
+
+
+def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(augmenting, "TARGET", -1.0)  # every reading "overfits": p must move
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    code, _, err = cli(*train_argv("wgan-gp", straight, END, *AUGMENT))
+    assert code == 0, err
+    assert cli(*train_argv("wgan-gp", stopped, 7, *AUGMENT))[0] == 0  # mid-epoch, mid-interval
+    code, out, err = cli(*train_argv("wgan-gp", stopped, END, "--resume"))
+    assert code == 0, err
+    assert f"step-{7:08d}.pt at step 7" in out
+
+    rows = loss_rows(straight)
+    compare_rows(loss_rows(stopped), rows)
+    want = state_at(straight, END)
+    assert_same_state(state_at(stopped, END), want)
+    # Not vacuous: p moved (3 adjustments of 4 steps x 5 x 16 images) and was logged.
+    p = 3 * 4 * 5 * 16 / augmenting.IMAGES_TO_ONE
+    assert torch.allclose(want["augment"]["p"], torch.tensor(p))
+    logged = [r["augment_p"] for r in rows if "augment_p" in r]
+    assert len(logged) == END // 2 and logged[-1] == float(want["augment"]["p"])
+    info = json.loads((straight / "run.json").read_text())
+    assert info["max_images"] == 512 and info["heldout_images"] == 512
+    assert info["n_images"] == 512 and info["subset_seed"] == 1

@@ -1,0 +1,168 @@
+"""Augmentation inside the step: every critic input augmented (real and generated, the
+generator's pass included), draws from the run's noise stream, the CUDA graph's static step
+equal to the eager step, and the held-out heuristic that drives --augment-p auto."""
+
+import pytest
+import torch
+from torch import nn
+
+from fastrun import Run, setup
+from test_fast_graph import FakeCuda
+from wganlab.config import apply_overrides
+from wganlab.metrics.overfit import overfit_ratio
+from wganlab.training import fast
+from wganlab.training.augmenting import IMAGES_TO_ONE, TARGET, AugmentP, Overfitting
+from wganlab.training.runner import EagerStep
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+ALL = "translation,cutout,colour"
+
+
+def augmented(preset, augment=ALL, p=1.0, **train):
+    cfg, G, C, images = setup(preset)
+    cfg = apply_overrides(cfg, {"train": dict(augment=augment, augment_p=p, **train)})
+    return cfg, G, C, images
+
+
+@pytest.mark.parametrize("preset,xflip", [("wgan-gp", False), ("seed", True), ("dcgan", True)])
+def test_static_step_matches_the_eager_step_with_augmentation(preset, xflip):
+    cfg, G, C, images = augmented(preset, p=0.6, xflip=xflip)
+    eager, static = Run(cfg, G, C, images), Run(cfg, G, C, images)
+    runner = eager.eager()
+    torch.manual_seed(7)
+    wants = [runner.step(eager.order, i * eager.per_step) for i in range(3)]
+    step = static.static()
+    torch.manual_seed(7)
+    for i, want in enumerate(wants):
+        got = static.run_static(step, i)
+        for key in want:
+            assert torch.equal(got[key], want[key].float()), (preset, i, key)
+    for a, b in zip(eager.params(), static.params()):
+        assert torch.equal(a, b)
+    assert torch.equal(eager.noise.get_state(), static.noise.get_state())
+
+
+def critic_inputs(run, step_fn):
+    seen = []
+    handle = run.C.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    step_fn()
+    handle.remove()
+    return seen
+
+
+def test_every_critic_pass_sees_augmented_images_drawn_from_the_run_stream():
+    cfg, G, C, images = augmented("wgan-gp", augment="cutout")
+    plain_cfg, *_ = setup("wgan-gp")
+    aug, plain = Run(cfg, G, C, images), Run(plain_cfg, G, C, images)
+    got = critic_inputs(aug, lambda: aug.eager().step(aug.order, 0))
+    want = critic_inputs(plain, lambda: plain.eager().step(plain.order, 0))
+    # Per critic update: real, fake, penalty interpolates; then the generator's fake pass.
+    assert len(got) == len(want) == 3 * cfg.train.n_critic + 1
+    # Cutout zeroes a 14x14 square (at least 7x7 of it inside) in every real and fake image.
+    scored = [x for i, x in enumerate(got) if i % 3 != 2]  # not the interpolates
+    for x in scored:
+        zeros = (x == 0).flatten(1).sum(1)
+        assert bool((zeros >= 7 * 7).all()) and bool((zeros <= 14 * 14).all())
+    # The real pass is the plain batch with the square cut: outside it, the same pixels.
+    real, plain_real = got[0], want[0]
+    assert torch.equal(real[real != 0], plain_real[real != 0])
+    # More draws from the run's noise stream than the plain step makes.
+    assert not torch.equal(aug.noise.get_state(), plain.noise.get_state())
+
+
+def test_gradients_flow_to_the_generators_output_through_the_augmentation():
+    cfg, G, C, images = augmented("wgan-gp")
+    run = Run(cfg, G, C, images)
+    body = run.eager().body
+    fake = torch.randn(6, 1, 28, 28, requires_grad=True)
+    loss, _ = body.generator_terms(fake, None)
+    loss.backward()
+    assert fake.grad is not None and bool((fake.grad.flatten(1).abs().sum(1) > 0).all())
+
+
+def test_p_zero_gives_the_plain_steps_numbers():
+    # The augmentations are drawn (the stream moves on) but act on no image.
+    cfg, G, C, images = augmented("wgan-gp", p=0.0)
+    plain_cfg, *_ = setup("wgan-gp")
+    aug, plain = Run(cfg, G, C, images), Run(plain_cfg, G, C, images)
+    got, want = aug.eager().step(aug.order, 0), plain.eager().step(plain.order, 0)
+    # Same z and alphas: the plain step's draws come first in the stream, the step's after.
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+
+
+class Memoriser(nn.Module):
+    """A synthetic critic: +1 on the images it trained on (bright top-left pixel), -1 on any
+    other image, real or generated; or, when fair, the same score for every real image."""
+
+    def __init__(self, fair: bool):
+        super().__init__()
+        self.fair = fair
+
+    def forward(self, x):
+        if self.fair:  # real images (held out or not) are bright on average, fakes dark
+            return x.flatten(1)[:, 1:].mean(1, keepdim=True)
+        return torch.where(x[:, :, 0, 0] > 0, 1.0, -1.0)
+
+
+class FakeState:
+    def __init__(self, critic):
+        self.critic, self.generator = critic, nn.Conv2d(4, 1, 1)  # fakes: whatever it gives
+        self.fixed_z = torch.full((64, 4, 8, 8), -1.0)
+        with torch.no_grad():
+            self.generator.weight.fill_(0.25), self.generator.bias.fill_(-1.0)  # all -2
+
+
+@pytest.mark.parametrize("fair", [False, True])
+def test_auto_moves_p_up_when_the_critic_overfits_and_down_when_not(fair):
+    g = torch.Generator().manual_seed(0)
+    train = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
+    heldout = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
+    heldout[:, :, 0, 0] = 0  # the memoriser has never seen these
+    watch = Overfitting(train, heldout, every=4, device=torch.device("cpu"))
+    p = AugmentP("auto", torch.device("cpu"))
+    p.p.fill_(0.5)
+    state = FakeState(Memoriser(fair))
+    for step in (4, 8, 12):
+        p.adjust(watch.measure(state, step), images=1000)
+    ratio = float(p.overfit)
+    if fair:
+        assert abs(ratio) < 0.05 and float(p.p) == pytest.approx(0.5 - 3 * 1000 / IMAGES_TO_ONE)
+    else:
+        assert ratio == pytest.approx(1.0) and float(p.p) == pytest.approx(0.8)
+    assert (ratio > TARGET) != fair
+
+
+def test_the_heuristic_by_hand_and_p_stays_a_probability():
+    # Train 3, held-out 2, fakes -1: (3 - 2) / (3 + 1) = 0.25.
+    assert float(overfit_ratio(torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([-1.0]))
+                 ) == 0.25
+    p = AugmentP("auto", torch.device("cpu"))
+    p.adjust(torch.tensor(1.0), images=10 * IMAGES_TO_ONE)
+    assert float(p.p) == 1.0
+    p.adjust(torch.tensor(0.0), images=10 * IMAGES_TO_ONE)
+    assert float(p.p) == 0.0
+
+
+def test_p_adapted_in_place_between_graph_replays_acts_like_the_eager_steps(monkeypatch):
+    # auto changes p between steps, outside the graph: the replay must read the new value
+    # from the device tensor it captured, as the eager step reads it.
+    cfg, G, C, images = augmented("wgan-gp", p="auto")
+    eager, graphed, still = (Run(cfg, G, C, images) for _ in range(3))
+    ps = [AugmentP("auto", torch.device("cpu")) for _ in range(3)]
+    runner = EagerStep(*eager.args(), augment_p=ps[0])
+    unchanged = EagerStep(*still.args(), augment_p=ps[2])
+    fake = FakeCuda(graphed, None)
+    fake.install(monkeypatch)
+    graph_step = fast.GraphStep(fast.StaticStep(*graphed.args(), augment_p=ps[1]),
+                                fallback=None, warmup=1)
+    fake.runner = graph_step
+    for i in range(4):
+        if i == 2:  # after the capture: p moves for the eager and the graphed run alike
+            ps[0].p.fill_(0.7), ps[1].p.fill_(0.7)
+        first = i * eager.per_step
+        want, got = runner.step(eager.order, first), graph_step.step(graphed.order, first)
+        other = unchanged.step(still.order, first)
+        for key in want:
+            assert torch.equal(got[key], want[key].float()), (i, key)
+    assert fake.replays == 3 and not torch.equal(other["d_loss"], want["d_loss"])
