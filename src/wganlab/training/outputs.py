@@ -13,13 +13,16 @@ from ..base import checkpoint
 from ..base.files import atomic_write
 from ..base.images import grid_png, make_grid, to_uint8
 from ..config import Config
+from ..generate import class_grid
 from ..models import eval_mode
 from ..reporting.plots import redraw
-from .state import TrainState
+from .state import GRID_CLASSES, GRID_COLUMNS, TrainState
 
 
 class SampleGrids:
-    """samples/epoch-NNN.png: the fixed z through the generator in inference mode."""
+    """samples/epoch-NNN.png: the fixed z through the generator in inference mode; for a
+    conditional run one row per class (the first GRID_CLASSES), the first GRID_COLUMNS fixed z
+    across, the same z down each column."""
 
     def __init__(self, out: Path, tensorboard=None):
         self.out, self.tensorboard = out, tensorboard
@@ -27,8 +30,12 @@ class SampleGrids:
     def images(self, state: TrainState) -> torch.Tensor:
         """The fixed z through the sampling generator in inference mode, as uint8 images."""
         # The EMA generator when the run keeps one.
-        with torch.no_grad(), eval_mode(state.sampler) as generator:
-            return to_uint8(generator(state.fixed_z))
+        generator = state.sampler
+        with torch.no_grad(), eval_mode(generator):
+            if state.fixed_labels is None:
+                return to_uint8(generator(state.fixed_z))
+            rows = range(min(generator.n_classes, GRID_CLASSES))
+            return to_uint8(class_grid(generator, state.fixed_z[:GRID_COLUMNS], rows))
 
     def save(self, state: TrainState, epoch: int) -> None:
         """Write samples/epoch-NNN.png (and the grid to TensorBoard when on)."""

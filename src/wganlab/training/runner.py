@@ -34,12 +34,14 @@ class EagerStep:
     mode = "eager"
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                 noise: torch.Generator, device: torch.device, shard: Shard = Shard()):
+                 noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
+                 labels: torch.Tensor | None = None):
         self.cfg, self.speed, self.reason, self.notes = cfg, cfg.speed, "", []
-        self.maker = BatchMaker(cfg, images, noise, device, shard)
+        self.maker = BatchMaker(cfg, images, noise, device, shard, labels)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, HostCheck(cfg.run.on_nan),
                          device.type)
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
+        self.last_labels: torch.Tensor | None = None  # and its labels (conditional runs)
         self.flags = {ok: torch.tensor(float(not ok), device=device) for ok in (True, False)}
 
     def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
@@ -49,6 +51,7 @@ class EagerStep:
             terms, ok = self.body(batch)
         terms["nonfinite"] = self.flags[bool(ok)]
         self.last_real = batch.reals[-1]
+        self.last_labels = None if batch.labels is None else batch.labels[-1]
         return terms
 
 
@@ -63,8 +66,10 @@ def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str
 
 
 def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                noise: torch.Generator, device: torch.device, shard: Shard = Shard()):
+                noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
+                labels: torch.Tensor | None = None):
     """The step the loop runs: one CUDA graph where possible, else eager (DDP when sharded).
+    labels: the data's class labels (N,), beside the images, for conditional models.
 
     Call after any checkpoint is loaded: it sets the optimizers' capturable and fused flags
     (and, with channels_last, the weights' and optimizer state's memory layout).
@@ -81,7 +86,7 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
     C = distributed.wrap(critic, device, shard)
 
     def eager():
-        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard)
+        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, labels)
 
     blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
     for opt in (g_opt, c_opt):
@@ -92,6 +97,6 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
         runner.reason = "; ".join(blockers)
     else:
         runner = fast.GraphStep(fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images,
-                                                noise, device), eager)
+                                                noise, device, labels), eager)
     runner.speed, runner.notes = speed, notes
     return runner
