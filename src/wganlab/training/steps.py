@@ -16,8 +16,10 @@ update draws for the classes of the step's last real batch (batches.py). So the 
 the data's class frequencies and no extra random number is drawn. AC-GAN adds the
 classifier's cross-entropy (losses.class_cross_entropy, times --acgan-weight) on the real
 images to the critic's loss and on the generated ones to the generator's, as Gulrajani et
-al.'s AC-WGAN did: the classifier never learns to call fakes by their asked-for class. Precision is the same on every path: with bf16
-the forward passes and losses run under autocast and the backward passes outside it.
+al.'s AC-WGAN did: the classifier never learns to call fakes by their asked-for class.
+
+Precision is the same on every path: with bf16 the forward passes and losses run under
+autocast and the backward passes outside it.
 """
 
 from __future__ import annotations
