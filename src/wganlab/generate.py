@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from pathlib import Path
 
 import torch
@@ -199,17 +200,24 @@ def as_labels(generator: Generator, labels, n: int, device) -> torch.Tensor | No
                           "--conditional); sample it without labels")
     if isinstance(labels, (int, str)):
         return torch.full((n,), class_index(names, labels, "labels"), device=device)
-    if isinstance(labels, torch.Tensor):
-        if labels.is_floating_point() or labels.dim() != 1:
-            raise ConfigError(f"labels: give class indices, one per image (n,), int; got a "
-                              f"{labels.dtype} tensor of shape {tuple(labels.shape)}")
-        labels = labels.tolist()
-    labels = list(labels)
+    if isinstance(labels, torch.Tensor) and (labels.is_floating_point() or labels.dim() != 1):
+        raise ConfigError(f"labels: give class indices, one per image (n,), int; got a "
+                          f"{labels.dtype} tensor of shape {tuple(labels.shape)}")
+    if not isinstance(labels, torch.Tensor):
+        try:
+            labels = [class_index(names, k, "labels") if isinstance(k, str) else
+                      operator.index(k) for k in labels]
+        except TypeError:
+            raise ConfigError("labels: give class indices or names, one per image, or one "
+                              "class for all") from None
+        labels = torch.tensor(labels, dtype=torch.long).view(-1)
     if len(labels) != n:
         raise ConfigError(f"labels: {len(labels)} labels for {n} images; give one per image, "
                           "or one class for all")
-    return torch.tensor([class_index(names, k, "labels") for k in labels], dtype=torch.long,
-                        device=device)
+    bad = labels[(labels < 0) | (labels >= len(names))]
+    if len(bad):
+        class_index(names, int(bad[0]), "labels")  # raises, listing the classes
+    return labels.to(device=device, dtype=torch.long)
 
 
 @torch.no_grad()
