@@ -5,6 +5,8 @@
     n_classes(cfg)         how many classes a model config's networks take (0: unconditional)
     class_index(names, k)  a class given as an index or a name, checked
     class_mix(a, b, t)     soft labels between two classes, for walks from one to the other
+    class_names(generator) the classes a (loaded) generator draws, by name
+    asked_classes(generator, labels, n)  the class of each of n images to draw, checked
 
 Labels are class indices (N,) int64, or soft labels (N, K) floats whose rows weight the
 classes (a walk from class a to class b passes through (1 - t) e_a + t e_b): every conditional
@@ -13,6 +15,7 @@ layer takes either.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING
 
 import torch
@@ -113,3 +116,45 @@ def class_mix(a: int, b: int, t: torch.Tensor, classes: int) -> torch.Tensor:
     """Soft labels (len(t), classes) from class a (t = 0) to class b (t = 1)."""
     eye = torch.eye(classes, device=t.device)
     return (1 - t)[:, None] * eye[a] + t[:, None] * eye[b]
+
+
+def class_names(generator: nn.Module) -> tuple[str, ...]:
+    """The classes a generator draws, by name ("0", "1", ... when its config names none);
+    () for an unconditional generator."""
+    k = getattr(generator, "n_classes", 0)
+    cfg = getattr(generator, "config", None)
+    names = cfg.model.class_names if cfg is not None else None
+    return tuple(names) if names and len(names) == k else tuple(str(i) for i in range(k))
+
+
+def asked_classes(generator: nn.Module, labels, n: int, device) -> torch.Tensor | None:
+    """The class of each of n images as (n,) int64 on `device`: from one class (an index or a
+    name) for all, or one per image (indices or names). None for an unconditional generator;
+    a conditional one given none gets every class in turn (0, 1, ..., K-1, 0, ...). Labels
+    that do not fit the generator are a ConfigError naming `labels`."""
+    names = class_names(generator)
+    if labels is None:
+        return None if not names else torch.arange(n, device=device) % len(names)
+    if not names:
+        raise ConfigError("labels: this generator is unconditional (trained without "
+                          "--conditional); sample it without labels")
+    if isinstance(labels, (int, str)):
+        return torch.full((n,), class_index(names, labels, "labels"), device=device)
+    if isinstance(labels, torch.Tensor) and (labels.is_floating_point() or labels.dim() != 1):
+        raise ConfigError(f"labels: give class indices, one per image (n,), int; got a "
+                          f"{labels.dtype} tensor of shape {tuple(labels.shape)}")
+    if not isinstance(labels, torch.Tensor):
+        try:
+            labels = [class_index(names, k, "labels") if isinstance(k, str) else
+                      operator.index(k) for k in labels]
+        except TypeError:
+            raise ConfigError("labels: give class indices or names, one per image, or one "
+                              "class for all") from None
+        labels = torch.tensor(labels, dtype=torch.long).view(-1)
+    if len(labels) != n:
+        raise ConfigError(f"labels: {len(labels)} labels for {n} images; give one per image, "
+                          "or one class for all")
+    bad = labels[(labels < 0) | (labels >= len(names))]
+    if len(bad):
+        class_index(names, int(bad[0]), "labels")  # raises, listing the classes
+    return labels.to(device=device, dtype=torch.long)

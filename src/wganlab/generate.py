@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import operator
 from pathlib import Path
 
 import torch
@@ -13,7 +12,7 @@ from safetensors.torch import save
 from .base import checkpoint
 from .base.files import atomic_write
 from .base.images import to_uint8
-from .conditioning import class_index, class_mix
+from .conditioning import asked_classes, class_index, class_mix, class_names
 from .config import Config, validate
 from .data import sample_z
 from .errors import CheckpointError, ConfigError
@@ -178,48 +177,6 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
                             "step": int(step) if step and step.isdigit() else None}
 
 
-def class_names(generator: Generator) -> tuple[str, ...]:
-    """The classes a generator draws, by name ("0", "1", ... when its config names none);
-    () for an unconditional generator."""
-    k = getattr(generator, "n_classes", 0)
-    cfg = getattr(generator, "config", None)
-    names = cfg.model.class_names if cfg is not None else None
-    return tuple(names) if names and len(names) == k else tuple(str(i) for i in range(k))
-
-
-def as_labels(generator: Generator, labels, n: int, device) -> torch.Tensor | None:
-    """The class of each of n images as (n,) int64 on `device`: from one class (an index or a
-    name) for all, or one per image (indices or names). None for an unconditional generator;
-    a conditional one given none gets every class in turn (0, 1, ..., K-1, 0, ...). Labels
-    that do not fit the generator are a ConfigError naming `labels`."""
-    names = class_names(generator)
-    if labels is None:
-        return None if not names else torch.arange(n, device=device) % len(names)
-    if not names:
-        raise ConfigError("labels: this generator is unconditional (trained without "
-                          "--conditional); sample it without labels")
-    if isinstance(labels, (int, str)):
-        return torch.full((n,), class_index(names, labels, "labels"), device=device)
-    if isinstance(labels, torch.Tensor) and (labels.is_floating_point() or labels.dim() != 1):
-        raise ConfigError(f"labels: give class indices, one per image (n,), int; got a "
-                          f"{labels.dtype} tensor of shape {tuple(labels.shape)}")
-    if not isinstance(labels, torch.Tensor):
-        try:
-            labels = [class_index(names, k, "labels") if isinstance(k, str) else
-                      operator.index(k) for k in labels]
-        except TypeError:
-            raise ConfigError("labels: give class indices or names, one per image, or one "
-                              "class for all") from None
-        labels = torch.tensor(labels, dtype=torch.long).view(-1)
-    if len(labels) != n:
-        raise ConfigError(f"labels: {len(labels)} labels for {n} images; give one per image, "
-                          "or one class for all")
-    bad = labels[(labels < 0) | (labels >= len(names))]
-    if len(bad):
-        class_index(names, int(bad[0]), "labels")  # raises, listing the classes
-    return labels.to(device=device, dtype=torch.long)
-
-
 @torch.no_grad()
 def sample(generator: Generator, n: int, seed: int = 0, z_dist: str | None = None,
            device: str | torch.device | None = None, uint8: bool = True,
@@ -238,9 +195,8 @@ def sample(generator: Generator, n: int, seed: int = 0, z_dist: str | None = Non
         raise ConfigError("sample: this generator has no training config; pass z_dist "
                           "('normal' or 'uniform', as it was trained)")
     device = device or next(generator.parameters()).device
-    classes = as_labels(generator, labels, n, device)
-    rng = torch.Generator(device=device).manual_seed(seed)
-    z = sample_z(n, generator.z_dim, z_dist, generator=rng, device=device)
+    classes = asked_classes(generator, labels, n, device)
+    z = latents(generator, n, seed, z_dist, device)
     with eval_mode(generator):
         if classes is None:
             images = torch.cat([generator(chunk) for chunk in z.split(batch_size)])
@@ -248,6 +204,12 @@ def sample(generator: Generator, n: int, seed: int = 0, z_dist: str | None = Non
             images = torch.cat([generator(chunk, y) for chunk, y in
                                 zip(z.split(batch_size), classes.split(batch_size))])
     return to_uint8(images) if uint8 else images
+
+
+def latents(generator: Generator, n: int, seed: int, z_dist: str, device) -> torch.Tensor:
+    """The n latent vectors sample() draws for `seed` (the same seed, the same z)."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    return sample_z(n, generator.z_dim, z_dist, generator=rng, device=device)
 
 
 @torch.no_grad()

@@ -65,7 +65,7 @@ def from_images(images, image_shape=None, labels=None, class_names=None) -> Data
     source = f"Python {kind}: {len(pixels)} images, {tuple(pixels.shape[1:])}"
     if labels is None:
         return Dataset(pixels.contiguous(), None, NAME, "train", source, None)
-    classes = as_labels(labels, len(pixels))
+    classes = check_labels(labels, len(pixels))
     count = len(class_names) if class_names else int(classes.max()) + 1
     if int(classes.max()) >= count:
         raise DataError(f"labels: label {int(classes.max())} has no name: class_names names "
@@ -74,7 +74,7 @@ def from_images(images, image_shape=None, labels=None, class_names=None) -> Data
     return Dataset(pixels.contiguous(), classes, NAME, "train", source, count, names)
 
 
-def as_labels(labels, n: int) -> torch.Tensor:
+def check_labels(labels, n: int) -> torch.Tensor:
     """Class labels for n images as int64 (n,), or a DataError saying what to pass."""
     tensor = _as_tensor(labels, "labels") if not isinstance(labels, (list, tuple)) else \
         torch.as_tensor(labels)

@@ -113,12 +113,13 @@ def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: i
                  weights: str = "ema") -> dict:
     """Sample a run's generator (its EMA weights where it has them, unless weights="raw"),
     evaluate it against the test split, write RUN/eval.json."""
-    from ..generate import as_labels, class_names, load_generator, sample
+    from ..conditioning import asked_classes, class_names
+    from ..generate import load_generator, sample
 
     generator = load_generator(run, device, weights, checkpoint=checkpoint_path)
     cfg, info = generator.config, generator.provenance
     # A conditional generator is asked for every class in turn (n / K images each).
-    labels = as_labels(generator, None, n, "cpu")
+    labels = asked_classes(generator, None, n, "cpu")
     fake = sample(generator, n, seed, labels=labels)
     record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
                              device, labels=labels, class_names=class_names(generator) or None)
