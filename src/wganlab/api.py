@@ -56,9 +56,11 @@ def train(cfg: Config, data=None, resume: bool | str = False) -> TrainResult:
     """Train a run from a Config (see get_preset); returns its run directory and last step.
 
     data: None for cfg.run.dataset, or your own images: a uint8 / float tensor or NumPy array
-    (N, C, H, W) (floats in [-1, 1]), or a torch.utils.data.Dataset of such images. They get
-    the named data sets' checks, are resized to cfg.model.image_shape when that is set, and
-    the run records its data set as "user".
+    (N, C, H, W) (floats in [-1, 1]), a pair (images, labels) with class indices (N,), a
+    Dataset from load_dataset, or a torch.utils.data.Dataset of images or (image, label)
+    pairs. They get the named data sets' checks, are resized to cfg.model.image_shape when
+    that is set, and the run records its data set as "user". A conditional run
+    (cfg.model.conditional) needs labels; cfg.model.class_names names them.
     """
     from .data.user import NAME, from_images
     from .training.loop import train as _train
@@ -69,8 +71,12 @@ def train(cfg: Config, data=None, resume: bool | str = False) -> TrainResult:
                               "train(cfg, data=images)")
         return _train(cfg, resume)
 
-    pixels = data.images if isinstance(data, Dataset) else data  # one from load_dataset
-    images = from_images(pixels, cfg.model.image_shape)
+    labels, names = None, cfg.model.class_names
+    if isinstance(data, Dataset):  # one from load_dataset: its labels and names come along
+        data, labels, names = data.images, data.labels, names or data.class_names
+    elif isinstance(data, tuple) and len(data) == 2:
+        data, labels = data
+    images = from_images(data, cfg.model.image_shape, labels, names)
     return _train(apply_overrides(cfg, {"run": {"dataset": NAME}}), resume, data=images)
 
 

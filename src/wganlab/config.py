@@ -44,6 +44,13 @@ class ModelConfig:
     weight_init: str = opt("glorot", "weight initialisation", ("glorot", "dcgan", "pytorch"))
     padding: str = opt("torch", "stride-2 'same' padding: torch (2 px each side) or keras "
                        "(1 before, 2 after, as the tutorial)", ("torch", "keras"))
+    conditional: str = opt(
+        "none", "class-conditional model: a projection critic (Miyato & Koyama 2018) or an "
+        "auxiliary classifier (AC-GAN, Odena et al. 2017); the generator takes the class "
+        "through conditional BatchNorm; needs labelled data", ("none", "projection", "acgan"))
+    class_names: tuple[str, ...] | None = opt(
+        None, "names of the classes, comma-separated (label k is the k-th); default: the "
+        "data set's own (a conditional run stores them)")
 
 
 @dataclass
@@ -80,6 +87,9 @@ class TrainConfig:
     clip: float | None = opt(None, "clip critic weights to [-clip, clip] (original WGAN)")
     z_dist: str = opt("normal", "distribution of z", ("uniform", "normal"))
     feature_matching: bool = opt(False, "generator matches mean critic features of real data")
+    acgan_weight: float = opt(
+        1.0, "with --conditional acgan: weight of the classifier's cross-entropy, on real "
+        "images in the critic's loss and on generated ones in the generator's")
     ema_decay: float = opt(
         0.0, "decay of an exponential moving average of the generator's weights, used for "
         "samples and evaluation (0: none)")

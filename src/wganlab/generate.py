@@ -13,6 +13,7 @@ from .base import checkpoint
 from .base.files import atomic_write
 from .base.images import to_uint8
 from .base.weights_check import check_dtypes
+from .conditioning import asked_classes, class_index, class_mix, class_names
 from .config import Config, validate
 from .data import sample_z
 from .errors import CheckpointError, ConfigError
@@ -181,12 +182,14 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
 @torch.no_grad()
 def sample(generator: Generator, n: int, seed: int = 0, z_dist: str | None = None,
            device: str | torch.device | None = None, uint8: bool = True,
-           batch_size: int = 500) -> torch.Tensor:
+           batch_size: int = 500, labels=None) -> torch.Tensor:
     """n images from a seeded z, the generator in inference mode; the same seed gives the same
     images. uint8 (n, C, H, W) on the CPU, or with uint8=False floats in [-1, 1] on `device`.
 
     z_dist ("normal" or "uniform") defaults to the one the generator was trained with, as
-    load_generator records it; device to the generator's own.
+    load_generator records it; device to the generator's own. labels (class-conditional
+    generators only): one class for all (an index or a name such as "Sneaker") or one per
+    image; default every class in turn. The same seed gives the same z whatever the labels.
     """
     cfg = getattr(generator, "config", None)
     z_dist = z_dist or (cfg.train.z_dist if cfg is not None else None)
@@ -194,11 +197,36 @@ def sample(generator: Generator, n: int, seed: int = 0, z_dist: str | None = Non
         raise ConfigError("sample: this generator has no training config; pass z_dist "
                           "('normal' or 'uniform', as it was trained)")
     device = device or next(generator.parameters()).device
-    rng = torch.Generator(device=device).manual_seed(seed)
-    z = sample_z(n, generator.z_dim, z_dist, generator=rng, device=device)
+    classes = asked_classes(generator, labels, n, device)
+    z = latents(generator, n, seed, z_dist, device)
     with eval_mode(generator):
-        images = torch.cat([generator(chunk) for chunk in z.split(batch_size)])
+        if classes is None:
+            images = torch.cat([generator(chunk) for chunk in z.split(batch_size)])
+        else:
+            images = torch.cat([generator(chunk, y) for chunk, y in
+                                zip(z.split(batch_size), classes.split(batch_size))])
     return to_uint8(images) if uint8 else images
+
+
+def latents(generator: Generator, n: int, seed: int, z_dist: str, device) -> torch.Tensor:
+    """The n latent vectors sample() draws for `seed` (the same seed, the same z)."""
+    rng = torch.Generator(device=device).manual_seed(seed)
+    return sample_z(n, generator.z_dim, z_dist, generator=rng, device=device)
+
+
+@torch.no_grad()
+def class_grid(generator: Generator, z: torch.Tensor, classes=None) -> torch.Tensor:
+    """One row per class, one column per z (N, z_dim): the same z across a column, so a
+    column shows one "style" in every class. Floats (len(classes) * N, C, H, W); classes
+    default to all of the generator's."""
+    names = class_names(generator)
+    if not names:
+        raise ConfigError("class grid: this generator is unconditional (no classes)")
+    rows = [class_index(names, k, "classes") for k in classes] if classes is not None \
+        else list(range(len(names)))
+    labels = torch.tensor(rows, device=z.device).repeat_interleave(len(z))
+    with eval_mode(generator):
+        return generator(z.repeat(len(rows), 1), labels)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -213,11 +241,31 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolation_grid(generator: Generator, rows: int, steps: int, z_dist: str, seed: int,
-                       spherical: bool, device="cpu") -> torch.Tensor:
-    """rows x steps images: each row walks from one random latent point to another."""
+                       spherical: bool, device="cpu", label=None, to_label=None
+                       ) -> torch.Tensor:
+    """rows x steps images. Without to_label each row walks from one random latent point to
+    another, for a conditional generator within one class (`label`, or row r in class
+    r mod K). With to_label each row keeps one random z and walks from class `label` to
+    class `to_label` (their embeddings mixed linearly)."""
+    names = class_names(generator)
+    if (label is not None or to_label is not None) and not names:
+        class_index(names, label if label is not None else to_label)  # raises: unconditional
     rng = torch.Generator(device=device).manual_seed(seed)
     ends = sample_z(2 * rows, generator.z_dim, z_dist, generator=rng, device=device)
+    t = torch.linspace(0, 1, steps, device=device)
+    if to_label is not None:  # between classes, at a fixed z per row
+        a = class_index(names, 0 if label is None else label, "--class")
+        b = class_index(names, to_label, "--to-class")
+        mix = class_mix(a, b, t, len(names)).repeat(rows, 1)
+        return generator(ends[:rows].repeat_interleave(steps, 0), mix)
     a, b = ends[:rows, None], ends[rows:, None]
-    t = torch.linspace(0, 1, steps, device=device)[None, :, None]
-    z = slerp(a, b, t) if spherical else (1 - t) * a + t * b
-    return generator(z.reshape(rows * steps, -1))
+    z = slerp(a, b, t[None, :, None]) if spherical else (1 - t[None, :, None]) * a + \
+        t[None, :, None] * b
+    z = z.reshape(rows * steps, -1)
+    if not names:
+        return generator(z)
+    if label is not None:
+        labels = torch.full((rows,), class_index(names, label, "--class"), device=device)
+    else:
+        labels = torch.arange(rows, device=device) % len(names)
+    return generator(z, labels.repeat_interleave(steps))

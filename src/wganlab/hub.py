@@ -58,7 +58,8 @@ def model_card(cfg: Config, info: dict, weights_sha256: str, evaluation: dict | 
              "penalty).", "",
              "```python", "import wganlab", "",
              'generator = wganlab.load_generator("PATH/TO/THIS/FOLDER")  # or "hf://USER/REPO"',
-             "images = wganlab.sample(generator, 64, seed=0)  # uint8 (64, C, H, W)", "```", "",
+             "images = wganlab.sample(generator, 64, seed=0)  # uint8 (64, C, H, W)",
+             *_class_usage(cfg), "```", "", *_class_lines(cfg),
              "## Measured quality", "", *_quality_lines(evaluation, info), "",
              "## Provenance", "", "| | |", "|---|---|",
              f"| generator step | {info.get('step')} |",
@@ -69,6 +70,26 @@ def model_card(cfg: Config, info: dict, weights_sha256: str, evaluation: dict | 
              f"| `{EXPORT_WEIGHTS}` SHA-256 | `{weights_sha256}` |",
              "", f"`{CONFIG_FILE}` holds the full training configuration.", ""]
     return "\n".join(lines)
+
+
+def _class_usage(cfg: Config) -> list[str]:
+    names = cfg.model.class_names
+    if cfg.model.conditional == "none" or not names:
+        return []
+    return [f'images = wganlab.sample(generator, 64, labels="{names[-1]}")  # one class']
+
+
+def _class_lines(cfg: Config) -> list[str]:
+    """The card's classes section: what `labels` may name (conditional models only)."""
+    names = cfg.model.conditional != "none" and cfg.model.class_names
+    if not names:
+        return []
+    kind = {"projection": "a projection critic", "acgan": "an AC-GAN classifier"}
+    return ["## Classes", "",
+            f"Class-conditional ({kind[cfg.model.conditional]}; conditional BatchNorm in the "
+            f"generator): `labels` takes an index or a name, one for all images or one per "
+            "image.", "", "| index | class |", "|---|---|",
+            *[f"| {k} | {name} |" for k, name in enumerate(names)], ""]
 
 
 def _quality_lines(evaluation: dict | None, info: dict) -> list[str]:
@@ -83,6 +104,10 @@ def _quality_lines(evaluation: dict | None, info: dict) -> list[str]:
     if "modes_covered" in e:
         lines.append(f"Classes covered: {e['modes_covered']}; precision "
                      f"{_num(e.get('precision'), 3)}, recall {_num(e.get('recall'), 3)}.")
+    if e.get("class_accuracy") is not None:
+        lines.append(f"Class accuracy (the evaluator's classifier calls an image the class it "
+                     f"was asked for): {_num(e['class_accuracy'], 3)} overall, "
+                     f"{_num(e.get('class_accuracy_min'), 3)} for the worst class.")
     if e.get("step") != info.get("step"):
         lines.append(f"Measured at step {e.get('step')}; this export is step {info.get('step')}.")
     lines.append("wganlab's own evaluator networks give FIDs comparable between wganlab models, "

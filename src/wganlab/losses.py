@@ -47,6 +47,12 @@ def feature_matching(features_real: torch.Tensor, features_fake: torch.Tensor) -
     return (features_real.mean(0) - features_fake.mean(0)).pow(2).sum()
 
 
+def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """AC-GAN's auxiliary loss (Odena et al. 2017): the mean cross-entropy
+    -log softmax(logits)[y] of the classifier's logits (N, K) for the classes y (N,)."""
+    return F.cross_entropy(logits.float(), labels)
+
+
 def interpolate(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """Points on straight lines between paired real and fake samples (one alpha per sample)."""
     return alpha.view(-1, *([1] * (real.dim() - 1))) * real + \

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from .conditioning import ConditionalBatchNorm, ProjectionHead, conditioned, n_classes
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: the networks do not depend on the config module
@@ -101,42 +102,58 @@ def eval_mode(module: nn.Module, enabled: bool = True):
 
 
 class Generator(nn.Module):
-    """z -> dense -> reshape -> transposed convolutions -> tanh image in [-1, 1]."""
+    """z -> dense -> reshape -> transposed convolutions -> tanh image in [-1, 1].
+
+    With n_classes > 0 it is class-conditional: every BatchNorm takes its scale and shift
+    from the class (conditioning.ConditionalBatchNorm), and forward needs labels.
+    """
 
     def __init__(self, *, z_dim: int = 20, image_shape: tuple[int, int, int] = (1, 28, 28),
                  n_filters: int = 128, n_blocks: int = 2, slope: float = 0.3,
-                 bn_momentum: float = 0.01, bn_eps: float = 1e-3, keras_padding: bool = False):
+                 bn_momentum: float = 0.01, bn_eps: float = 1e-3, keras_padding: bool = False,
+                 n_classes: int = 0):
         super().__init__()
         channels, height, width = image_shape
         factor = check_image_size(image_shape, n_blocks)
-        self.z_dim, self.image_shape = z_dim, tuple(image_shape)
+        self.z_dim, self.image_shape, self.n_classes = z_dim, tuple(image_shape), n_classes
         self.hidden = (n_filters, height // factor, width // factor)
         hidden_units = n_filters * self.hidden[1] * self.hidden[2]
 
-        def bn2d(c):
-            return nn.BatchNorm2d(c, momentum=bn_momentum, eps=bn_eps)
+        def bn(c, dims=2):
+            if n_classes:
+                return ConditionalBatchNorm(c, n_classes, bn_momentum, bn_eps, dims)
+            kind = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+            return kind(c, momentum=bn_momentum, eps=bn_eps)
 
         # Keras normalises each of the dense layer's units, before the reshape.
         self.project = nn.Sequential(
             nn.Linear(z_dim, hidden_units, bias=False),
-            nn.BatchNorm1d(hidden_units, momentum=bn_momentum, eps=bn_eps),
+            bn(hidden_units, dims=1),
             nn.LeakyReLU(slope),
         )  # state size: n_filters x H/2^n x W/2^n after the reshape
         layers = [nn.ConvTranspose2d(n_filters, n_filters, 5, 1, 2, bias=False),
-                  bn2d(n_filters), nn.LeakyReLU(slope)]
+                  bn(n_filters), nn.LeakyReLU(slope)]
         nf = n_filters
         for _ in range(n_blocks):
             # kernel 5, stride 2, "same": output_padding=1 doubles the size exactly
             up = KerasSameConvTranspose2d(nf, nf // 2, 5, 2) if keras_padding else \
                 nn.ConvTranspose2d(nf, nf // 2, 5, 2, 2, output_padding=1, bias=False)
-            layers += [up, bn2d(nf // 2), nn.LeakyReLU(slope)]
+            layers += [up, bn(nf // 2), nn.LeakyReLU(slope)]
             nf //= 2  # state size: nf x (2x the previous H) x (2x the previous W)
         layers += [nn.ConvTranspose2d(nf, channels, 5, 1, 2, bias=False), nn.Tanh()]
         self.body = nn.Sequential(*layers)  # state size: C x H x W
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, H, W) in [-1, 1] from latent vectors z (N, z_dim)."""
-        return self.body(self.project(z).view(z.shape[0], *self.hidden))
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] from latent vectors z (N, z_dim) and, for a
+        conditional generator, labels: class indices (N,) or soft labels (N, n_classes)."""
+        if not self.n_classes:
+            if labels is not None:
+                raise ValueError("labels given to an unconditional generator")
+            return self.body(self.project(z).view(z.shape[0], *self.hidden))
+        if labels is None:
+            raise ValueError(f"a conditional generator ({self.n_classes} classes) needs labels")
+        h = conditioned(self.project, z, labels).view(z.shape[0], *self.hidden)
+        return conditioned(self.body, h, labels)
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -156,13 +173,18 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class Critic(nn.Module):
-    """Convolutional critic: one unbounded score per image (a logit for the GAN losses)."""
+    """Convolutional critic: one unbounded score per image (a logit for the GAN losses).
+
+    Class-conditional with n_classes > 0: conditional="projection" adds <e_y, h> to the score
+    psi(h) of the last features h; conditional="acgan" adds a classifier of h whose logits
+    forward returns on request (the score itself stays unconditional).
+    """
 
     def __init__(self, *, image_shape: tuple[int, int, int] = (1, 28, 28), n_filters: int = 64,
                  n_blocks: int = 2, norm: str = "batch", dropout: float = 0.3,
                  slope: float = 0.3, bn_momentum: float = 0.01, bn_eps: float = 1e-3,
                  spectral_norm: bool = False, minibatch_discrimination: bool = False,
-                 keras_padding: bool = False):
+                 keras_padding: bool = False, conditional: str = "none", n_classes: int = 0):
         super().__init__()
         channels, height, width = image_shape
         factor = check_image_size(image_shape, n_blocks)
@@ -187,16 +209,36 @@ class Critic(nn.Module):
             self.mbd = None
             # a "valid" convolution over the whole feature map: one score per image
             self.head = sn(nn.Conv2d(nf, 1, final))
+        if conditional not in ("none", "projection", "acgan"):
+            raise ValueError(f"conditional must be none, projection or acgan; got {conditional!r}")
+        width = nf * final[0] * final[1]  # size of the flattened last features h
+        self.conditional = conditional if n_classes else "none"
+        self.projection = ProjectionHead(n_classes, width) \
+            if self.conditional == "projection" else None
+        if self.projection is not None and spectral_norm:
+            self.projection.embedding = sn(self.projection.embedding)
+        self.classifier = sn(nn.Linear(width, n_classes)) if self.conditional == "acgan" else None
 
-    def forward(self, x: torch.Tensor, return_features: bool = False):
-        """One score per image (N,); with return_features also the last feature map."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                return_features: bool = False, return_logits: bool = False):
+        """One score per image (N,); with return_features also the last features (N, D), with
+        return_logits (AC-GAN) also the class logits (N, n_classes), in that order."""
         h = self.features(x)
         if self.mbd is not None:
             score = self.head(self.mbd(h.flatten(1)))
         else:
             score = self.head(h)
         score = score.view(x.shape[0])
-        return (score, h.flatten(1)) if return_features else score
+        if self.projection is not None:
+            if labels is None:
+                raise ValueError("a projection critic needs the images' labels")
+            score = score + self.projection(h.flatten(1), labels)
+        extras = (h.flatten(1),) * return_features
+        if return_logits:
+            if self.classifier is None:
+                raise ValueError("return_logits: this critic has no classifier (AC-GAN) head")
+            extras += (self.classifier(h.flatten(1)),)
+        return (score, *extras) if extras else score
 
 
 def init_weights(module: nn.Module, scheme: str) -> None:
@@ -228,7 +270,7 @@ def build_generator(cfg: ModelConfig, image_shape: tuple[int, int, int],
     generator = Generator(
         z_dim=cfg.z_dim, image_shape=tuple(image_shape), n_filters=cfg.g_filters,
         n_blocks=cfg.n_blocks, slope=cfg.slope, bn_momentum=cfg.bn_momentum,
-        bn_eps=cfg.bn_eps, keras_padding=cfg.padding == "keras")
+        bn_eps=cfg.bn_eps, keras_padding=cfg.padding == "keras", n_classes=n_classes(cfg))
     if init:
         init_weights(generator, cfg.weight_init)
     return generator
@@ -242,7 +284,8 @@ def build_critic(cfg: ModelConfig, image_shape: tuple[int, int, int],
         norm=cfg.critic_norm, dropout=cfg.dropout, slope=cfg.slope,
         bn_momentum=cfg.bn_momentum, bn_eps=cfg.bn_eps, spectral_norm=cfg.spectral_norm,
         minibatch_discrimination=cfg.minibatch_discrimination,
-        keras_padding=cfg.padding == "keras")
+        keras_padding=cfg.padding == "keras", conditional=cfg.conditional,
+        n_classes=n_classes(cfg))
     if init:
         init_weights(critic, cfg.weight_init)
     return critic

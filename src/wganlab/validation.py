@@ -23,6 +23,7 @@ MAX_PARAMETERS = 200_000_000  # per network: 800 MB of fp32 weights before optim
 MAX_ACTIVATIONS = 2 ** 27  # floats of the largest layer output, per image (512 MB)
 MAX_SEED = 2 ** 62  # the run also seeds with seed + 1 and seed + 2
 DEVICE_TYPES = ("auto", "cpu", "cuda", "mps")
+MAX_CLASSES = 10_000  # a class embedding per class: more is a mistaken label column
 
 
 def _need(ok: bool, flag: str, allowed: str) -> None:
@@ -49,6 +50,8 @@ def _type_ok(value, hint: str) -> bool:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if base.startswith("tuple["):
         kinds = [k.strip() for k in base[len("tuple["):-1].split(",")]
+        if kinds[-1] == "...":  # tuple[str, ...]: any length, one kind
+            return isinstance(value, (tuple, list)) and all(_type_ok(v, kinds[0]) for v in value)
         return isinstance(value, (tuple, list)) and len(value) == len(kinds) and all(
             _type_ok(v, k) for v, k in zip(value, kinds))
     return {"int": isinstance(value, int) and not isinstance(value, bool),
@@ -83,6 +86,12 @@ def _check_model(m: ModelConfig, native: tuple | None) -> None:
     _need(0.0 < m.bn_eps <= 1.0, "bn_eps", f"must be in (0, 1]; got {m.bn_eps}")
     shape = _check_shape(m, m.image_shape if m.image_shape is not None else native)
     _in_range(m, "g_filters", 2 ** m.n_blocks, 8192)  # halved per block
+    if m.class_names is not None:
+        names = m.class_names
+        _need(2 <= len(names) <= MAX_CLASSES, "class_names",
+              f"must name 2 to {MAX_CLASSES:,} classes; got {len(names)}")
+        _need(all(n.strip() for n in names) and len(set(names)) == len(names), "class_names",
+              f"must be distinct, non-empty names; got {', '.join(map(repr, names[:12]))}")
     if shape is not None:
         _check_size(m, shape)
 
@@ -116,8 +125,11 @@ def _check_size(m: ModelConfig, shape: tuple[int, int, int]) -> None:
     _need(largest <= MAX_ACTIVATIONS, "image_shape" if m.image_shape else "c_filters",
           f"a layer of these networks would hold {largest:,} values per {h}x{w} image; "
           f"at most {MAX_ACTIVATIONS:,} (use fewer filters or smaller images)")
+    # Before the data names its classes, a conditional model is counted without them.
+    known = m.conditional if m.class_names is not None else "none"
     with torch.device("meta"):
-        nets = build_models(dataclasses.replace(m, weight_init="pytorch"), shape)
+        nets = build_models(dataclasses.replace(m, weight_init="pytorch", conditional=known),
+                            shape)
     for net, flag in zip(nets, ("g_filters", "c_filters")):
         count = sum(p.numel() for p in net.parameters())
         _need(count <= MAX_PARAMETERS, flag, f"the {type(net).__name__.lower()} would have "
@@ -144,6 +156,7 @@ def _check_train(t: TrainConfig) -> None:
     _need(not (t.shared_step and t.n_critic != 1), "n_critic",
           "the shared (tutorial) step needs n_critic 1")
     _check_augment(t)
+    _in_range(t, "acgan_weight", 0.0, 1e3)
 
 
 def _check_augment(t: TrainConfig) -> None:
@@ -198,3 +211,6 @@ def check_config(cfg: Config) -> None:
     _check_train(cfg.train)
     native = None if cfg.run.dataset == "user" else native_shape(cfg.run.dataset)
     _check_model(cfg.model, native)
+    _need(not (cfg.model.conditional == "acgan" and cfg.train.feature_matching),
+          "feature_matching", "the generator's loss is the critic's features there, which "
+                              "leave AC-GAN's classifier out: use --conditional projection")

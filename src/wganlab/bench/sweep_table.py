@@ -9,7 +9,9 @@ from pathlib import Path
 # (record key, column title, format) of every compared number.
 COLUMNS = (("steps", "steps", "{:.0f}"), ("minutes", "minutes", "{:.2f}"),
            ("fid", "FID", "{:.2f}"), ("kid_mean", "KID", "{:.4f}"),
-           ("modes_covered", "classes covered", "{:.1f}"))
+           ("modes_covered", "classes covered", "{:.1f}"),
+           ("class_accuracy", "class accuracy", "{:.3f}"),
+           ("class_accuracy_min", "worst class", "{:.3f}"))
 CONDITIONS = ("equal_time", "equal_steps")
 
 
@@ -58,7 +60,8 @@ def format_table(summary: dict, minutes: float, steps: int | None) -> str:
             lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Mean ± sample standard deviation over seeds. FID and KID: lower is better; "
-                 "classes covered: higher is better.")
+                 "classes covered and class accuracy (conditional runs: the share of images "
+                 "the evaluator calls the class they were asked for): higher is better.")
     return "\n".join(lines)
 
 

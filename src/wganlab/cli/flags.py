@@ -63,6 +63,11 @@ def _shape(text: str) -> tuple[int, int, int]:
     return shape
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (class names), each stripped."""
+    return tuple(part.strip() for part in text.split(","))
+
+
 def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozenset()) -> None:
     """One flag per config field (but those in `skip`); defaults are suppressed so only given
     flags override."""
@@ -83,6 +88,8 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
                 kw.update(type=_shape, metavar="C,H,W")
             elif "float | str" in hint:
                 kw.update(type=_number_or_word, metavar="X|auto")
+            elif "tuple[str, ...]" in hint:
+                kw.update(type=_names, metavar="A,B,...")
             elif "tuple[float, float]" in hint:
                 kw.update(type=_finite, nargs=2, metavar=("B1", "B2"))
             elif "float" in hint:

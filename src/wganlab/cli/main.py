@@ -92,7 +92,8 @@ def check_generate_args(args) -> None:
 
 
 def cmd_generate(args):
-    """wganlab generate: a PNG grid, one file per image, or latent walks."""
+    """wganlab generate: a PNG grid, one file per image, or latent walks; for a conditional
+    run one class (--class), a grid with one row per class, or walks between classes."""
     import torch
 
     check_generate_args(args)
@@ -100,18 +101,40 @@ def cmd_generate(args):
     from ..base.files import atomic_write
     from ..base.images import grid_png, to_uint8
     from ..base.sample_files import write_sample_files
-    from ..generate import interpolation_grid, load_generator, sample
+    from ..conditioning import class_index
+    from ..generate import (
+        class_grid,
+        class_names,
+        interpolation_grid,
+        latents,
+        load_generator,
+        sample,
+    )
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     generator = load_generator(args.model or args.run, device, args.weights, args.checkpoint)
     cfg, info = generator.config, generator.provenance
+    names = class_names(generator)
+    wanted = None if args.klass is None else class_index(names, args.klass, "--class")
+    if args.to_class is not None:
+        class_index(names, args.to_class, "--to-class")  # refused before any work
+        if not args.interpolate:
+            raise ConfigError("--to-class: walks from --class to this class; add --interpolate")
     _say_weights(info)
     if args.interpolate:
         images = to_uint8(interpolation_grid(generator, args.rows, args.steps, cfg.train.z_dist,
-                                             args.seed, args.interpolate == "spherical", device))
+                                             args.seed, args.interpolate == "spherical", device,
+                                             wanted, args.to_class))
         nrow = args.steps
+    elif names and wanted is None and not args.out_dir:
+        # One row per class, one z per column: --n images at most, whole rows.
+        columns = max(1, args.n // len(names))
+        z = latents(generator, columns, args.seed, cfg.train.z_dist, device)
+        images, nrow = to_uint8(class_grid(generator, z)), columns
+        print(f"One row per class ({len(names)}: {', '.join(names[:10])}"
+              f"{', ...' if len(names) > 10 else ''}), one z per column ({columns})")
     else:
-        images, nrow = sample(generator, args.n, args.seed), 8
+        images, nrow = sample(generator, args.n, args.seed, labels=wanted), 8
     if args.out_dir:
         write_sample_files(images, args.out_dir)  # never over a file generate did not write
         print(f"Wrote {len(images)} images to {args.out_dir} from {info['checkpoint']}")
@@ -192,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="grid.png")
     p.add_argument("--out-dir", help="write one PNG per image here instead of a grid")
     p.add_argument("--interpolate", nargs="?", const="linear", choices=["linear", "spherical"])
+    p.add_argument("--class", dest="klass", metavar="K",
+                   help="conditional runs: the class to draw, an index or a name (--class "
+                        "Sneaker); default: a grid with one row per class")
+    p.add_argument("--to-class", metavar="K",
+                   help="with --interpolate: walk from --class (default 0) to this class at "
+                        "a fixed z per row")
     p.add_argument("--rows", type=int, default=8, help="interpolation rows")
     p.add_argument("--steps", type=int, default=10, help="images per interpolation row")
     measure.add_weights_flag(p)

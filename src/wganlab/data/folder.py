@@ -1,6 +1,8 @@
 """Image folders: every PNG/JPEG/TIFF below a path, resized and centre-cropped to one shape.
 
 Bad files are collected, not raised one at a time, so a user fixes them all in one go.
+Classes come from subfolder names: when every image lies inside a subfolder of the root
+(root/Sneaker/1.png, root/Bag/2.jpg, ...), the subfolders, sorted, are the classes.
 Pillow's LOAD_TRUNCATED_IMAGES stays off (a truncated JPEG is an error, not grey pixels), and
 a decompression-bomb warning is promoted to an error here only, not process-wide.
 """
@@ -95,8 +97,22 @@ def _describe(bad: list[tuple[Path, str]]) -> str:
     return "; ".join(lines)
 
 
-def load_folder(root, shape: tuple[int, int, int], on_bad_image: str = "error") -> np.ndarray:
-    """All images below root as (N, C, H, W) uint8. Bad files: raise, or skip with a warning."""
+def folder_classes(root: Path, files: list[Path]) -> tuple[np.ndarray, tuple] | None:
+    """(label per file, class names) when every file lies in a subfolder of root (its first
+    part names the class, sorted order gives the index); else None (unlabelled)."""
+    parts = [p.relative_to(root).parts for p in files]
+    if any(len(part) < 2 for part in parts):
+        return None
+    names = tuple(sorted({part[0] for part in parts}))
+    index = {name: k for k, name in enumerate(names)}
+    return np.array([index[part[0]] for part in parts], dtype=np.int64), names
+
+
+def load_folder(root, shape: tuple[int, int, int], on_bad_image: str = "error",
+                with_labels: bool = False):
+    """All images below root as (N, C, H, W) uint8. Bad files: raise, or skip with a warning.
+    with_labels: (images, labels (N,) int64, class names) from the subfolders (see
+    folder_classes), labels and names None when the folder has no class subfolders."""
     root = Path(root)
     if on_bad_image not in ("error", "skip"):
         raise ValueError(f"on_bad_image must be 'error' or 'skip'; got {on_bad_image!r}")
@@ -109,10 +125,11 @@ def load_folder(root, shape: tuple[int, int, int], on_bad_image: str = "error") 
         raise DataError(f"{root}: no .png/.jpg/.jpeg images, nor .tif/.tiff, found "
                         "(searched recursively)")
 
-    images, bad = [], []
+    images, bad, kept = [], [], []
     for path in files:
         try:
             images.append(read_image(path, shape))
+            kept.append(path)
         # Pillow signals a broken file with many types (OSError, SyntaxError, ValueError,
         # struct.error, DecompressionBombError/Warning, ...): any of them means "bad file".
         except Exception as e:  # noqa: BLE001
@@ -126,4 +143,7 @@ def load_folder(root, shape: tuple[int, int, int], on_bad_image: str = "error") 
                       f"{_describe(bad)}", BadImageWarning, stacklevel=2)
     if not images:
         raise DataError(f"{root}: none of the {len(files)} image files could be read")
-    return np.stack(images)
+    if not with_labels:
+        return np.stack(images)
+    classes = folder_classes(root, kept)
+    return (np.stack(images), *(classes or (None, None)))

@@ -24,6 +24,15 @@ FOLDER_PREFIX = "folder:"
 FOLDER_DEFAULT_SHAPE = (3, 64, 64)
 SPLITS = ("train", "test")
 NUM_CLASSES = 10  # of every named data set here
+# Each named data set's classes, label k the k-th (the data sets' own documentation).
+CLASS_NAMES = {
+    "mnist": tuple(str(k) for k in range(10)),
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                      "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                "ship", "truck"),
+    "synthetic": tuple(f"bar {18 * k} deg" for k in range(10)),  # a bar at k * 18 degrees
+}
 
 
 def _known_names() -> str:
@@ -48,8 +57,11 @@ def _load_folder(name: str, split: str, image_shape, on_bad_image: str) -> Datas
     if (root / split).is_dir():
         root = root / split
     shape = check_shape(image_shape or FOLDER_DEFAULT_SHAPE)
-    images = load_folder(root, shape, on_bad_image)
-    return Dataset(torch.from_numpy(images), None, name, split, str(root), None)
+    images, labels, names = load_folder(root, shape, on_bad_image, with_labels=True)
+    if labels is None:
+        return Dataset(torch.from_numpy(images), None, name, split, str(root), None)
+    return Dataset(torch.from_numpy(images), torch.from_numpy(labels), name, split, str(root),
+                   len(names), names)
 
 
 def _load_files(name: str, split: str, data_dir, download: bool):
@@ -85,8 +97,9 @@ def load_dataset(name: str, split: str = "train", data_dir=None, image_shape=Non
     if name == "synthetic":
         images, labels = make_synthetic(split, shape)
         return Dataset(torch.from_numpy(images), torch.from_numpy(labels), name, split,
-                       "generated (wganlab.data.synthetic)", NUM_CLASSES)
+                       "generated (wganlab.data.synthetic)", NUM_CLASSES, CLASS_NAMES[name])
 
     images, labels, source = _load_files(name, split, data_dir, download)
     tensor = fit_shape(torch.from_numpy(images), shape)
-    return Dataset(tensor, torch.from_numpy(labels), name, split, source, NUM_CLASSES)
+    return Dataset(tensor, torch.from_numpy(labels), name, split, source, NUM_CLASSES,
+                   CLASS_NAMES[name])

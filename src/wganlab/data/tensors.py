@@ -23,6 +23,7 @@ class Dataset:
     split: str  # "train" | "test"
     source: str  # where the files came from (path or URL), for provenance
     num_classes: int | None  # None when there are no labels
+    class_names: tuple[str, ...] | None = None  # label k's name; None: no labels, or unnamed
 
     def __len__(self) -> int:
         return len(self.images)

@@ -42,15 +42,18 @@ def as_uint8(images, what: str = "images") -> torch.Tensor:
     return _quantise(tensor, what)
 
 
-def from_images(images, image_shape=None) -> Dataset:
+def from_images(images, image_shape=None, labels=None, class_names=None) -> Dataset:
     """The user's images as a training Dataset named "user", resized to image_shape if given.
 
     images: a uint8 / integer / float tensor or NumPy array (N, C, H, W) with C 1 or 3, or a
     map-style torch.utils.data.Dataset whose items are such images (C, H, W), PIL images, or
-    (image, label) pairs (labels are ignored).
+    (image, label) pairs. labels: class indices (N,) for a tensor or array of images (a
+    Dataset's pairs carry their own); class_names name them (default "0", "1", ...).
     """
     if isinstance(images, torch.utils.data.Dataset):
         tensor, kind = _stack_items(images), type(images).__name__
+        pairs = _item_labels(images)
+        labels = pairs if labels is None else labels
     else:
         tensor, kind = images, type(images).__name__
     pixels = as_uint8(tensor)
@@ -60,7 +63,44 @@ def from_images(images, image_shape=None) -> Dataset:
     if image_shape is not None:
         pixels = fit_shape(pixels, check_shape(image_shape))
     source = f"Python {kind}: {len(pixels)} images, {tuple(pixels.shape[1:])}"
-    return Dataset(pixels.contiguous(), None, NAME, "train", source, None)
+    if labels is None:
+        return Dataset(pixels.contiguous(), None, NAME, "train", source, None)
+    classes = check_labels(labels, len(pixels))
+    count = len(class_names) if class_names else int(classes.max()) + 1
+    if int(classes.max()) >= count:
+        raise DataError(f"labels: label {int(classes.max())} has no name: class_names names "
+                        f"{count} classes (0-{count - 1})")
+    names = tuple(class_names) if class_names else tuple(str(k) for k in range(count))
+    return Dataset(pixels.contiguous(), classes, NAME, "train", source, count, names)
+
+
+def check_labels(labels, n: int) -> torch.Tensor:
+    """Class labels for n images as int64 (n,), or a DataError saying what to pass."""
+    tensor = _as_tensor(labels, "labels") if not isinstance(labels, (list, tuple)) else \
+        torch.as_tensor(labels)
+    if tensor.dtype.is_floating_point or tensor.dtype == torch.bool or tensor.ndim != 1:
+        raise DataError(f"labels: {tensor.dtype} of shape {tuple(tensor.shape)}; give class "
+                        "indices 0, 1, ..., one integer per image (N,)")
+    if len(tensor) != n:
+        raise DataError(f"labels: {len(tensor)} labels for {n} images; give one per image")
+    if int(tensor.min()) < 0:
+        raise DataError(f"labels: {int(tensor.min())} is negative; classes are 0, 1, ...")
+    return tensor.to(torch.int64).contiguous()
+
+
+def _item_labels(dataset) -> torch.Tensor | None:
+    """The labels of a Dataset of (image, label) pairs; None for one of bare images."""
+    first = dataset[0]
+    if not (isinstance(first, (tuple, list)) and len(first) >= 2):
+        return None
+    labels = []
+    for i in range(len(dataset)):
+        label = dataset[i][1]
+        try:
+            labels.append(int(label))
+        except (TypeError, ValueError):
+            raise DataError(f"Dataset item {i}: label {label!r} is not a class index") from None
+    return torch.tensor(labels, dtype=torch.int64)
 
 
 def _as_tensor(images, what: str) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Evaluate samples against a data set's reference split, with every number's provenance.
 
-    evaluate_images(fake, dataset)  uint8 samples -> metrics + provenance
+    evaluate_images(fake, dataset)  uint8 samples -> metrics + provenance (and, given the
+                                    classes they were drawn for, per-class metrics)
     evaluate_run(run)               sample a run's generator, evaluate, write eval.json
     evaluate_real(dataset)          the floor: training images against the test split
 """
@@ -20,6 +21,7 @@ from ..base.files import atomic_write
 from ..data import load_dataset
 from ..data.tensors import fit_shape
 from . import compute_all, extract_features, fid_bootstrap, get_evaluator
+from .per_class import class_accuracy, per_class_fid
 
 _REFERENCE_CACHE: dict = {}
 
@@ -45,26 +47,40 @@ def reference_features(dataset: str, split: str, evaluator, data_dir=None, devic
                        image_shape=None) -> tuple[np.ndarray, str]:
     """Features of a whole reference split loaded at image_shape (the samples' shape; None:
     the data set's own), cached per process (they never change)."""
+    return _reference(dataset, split, evaluator, data_dir, device, image_shape)[:2]
+
+
+def _reference(dataset, split, evaluator, data_dir, device, image_shape):
+    """(features, source, labels or None) of a reference split, cached."""
     shape = tuple(image_shape) if image_shape is not None else None
     key = (dataset, split, evaluator_provenance(evaluator)["evaluator_sha256"], data_dir, shape)
     if key not in _REFERENCE_CACHE:
         data = load_dataset(dataset, split, data_dir, shape)
         features, _ = extract_features(evaluator, for_evaluator(data.images, evaluator),
                                        device=device)
-        _REFERENCE_CACHE[key] = (features, data.source)
+        labels = None if data.labels is None else data.labels.numpy()
+        _REFERENCE_CACHE[key] = (features, data.source, labels)
     return _REFERENCE_CACHE[key]
 
 
 def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_dir=None,
-                    seed: int = 0, bootstrap: int = 0, device="cpu", evaluator=None) -> dict:
-    """Every metric for uint8 samples (N, C, H, W) against `dataset`'s `split`."""
+                    seed: int = 0, bootstrap: int = 0, device="cpu", evaluator=None,
+                    labels=None, class_names=None) -> dict:
+    """Every metric for uint8 samples (N, C, H, W) against `dataset`'s `split`.
+
+    labels: the class each sample was drawn for (a conditional generator's), class_names
+    their names: adds class accuracy (where the evaluator classifies the same classes) and
+    per-class FID (where the reference split has labels), per class by name and overall.
+    """
     started = time.time()
     evaluator = evaluator or get_evaluator(dataset, device, data_dir)
-    f_real, source = reference_features(dataset, split, evaluator, data_dir, device,
-                                        tuple(fake.shape[1:]))
+    f_real, source, real_labels = _reference(dataset, split, evaluator, data_dir, device,
+                                             tuple(fake.shape[1:]))
     f_fake, p_fake = extract_features(evaluator, for_evaluator(fake, evaluator), device=device)
     num_classes = None if p_fake is None else p_fake.shape[1]
     record = compute_all(f_real, f_fake, probs_fake=p_fake, num_classes=num_classes, seed=seed)
+    if labels is not None:
+        record.update(_per_class(labels, class_names, p_fake, f_real, real_labels, f_fake))
     if bootstrap:
         low, high = fid_bootstrap(f_real, f_fake, n_boot=bootstrap, seed=seed)
         record.update(fid_low=low, fid_high=high, bootstrap=bootstrap)
@@ -74,19 +90,40 @@ def evaluate_images(fake: torch.Tensor, dataset: str, split: str = "test", data_
     return record
 
 
+def _per_class(labels, names, p_fake, f_real, real_labels, f_fake) -> dict:
+    """Class accuracy and per-class FID, each per class keyed by the class's name."""
+    asked = np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels)
+    k = len(names) if names else int(asked.max()) + 1
+    names = list(names) if names else [str(i) for i in range(k)]
+    out: dict = {"class_names": names}
+    if p_fake is not None and p_fake.shape[1] == k:  # the evaluator knows these classes
+        accuracy = class_accuracy(p_fake.argmax(axis=1), asked, k)
+        accuracy["class_accuracy_per_class"] = dict(zip(names,
+                                                        accuracy["class_accuracy_per_class"]))
+        out.update(accuracy)
+    if real_labels is not None and int(real_labels.max()) < k:
+        fids = per_class_fid(f_real, real_labels, f_fake, asked, k)
+        out.update(fid_per_class=dict(zip(names, fids["fid_per_class"])),
+                   fid_class_mean=fids["fid_class_mean"])
+    return out
+
+
 def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
                  bootstrap: int = 0, device="cpu", split: str = "test",
                  weights: str = "ema", out: str | Path | None = None) -> dict:
     """Sample a run's generator (its EMA weights where it has them, unless weights="raw"),
     evaluate it against the test split, and write the record to eval_path(...): `out`, or
     eval.json of the run the evaluated checkpoint belongs to."""
+    from ..conditioning import asked_classes, class_names
     from ..generate import load_generator, sample
 
     generator = load_generator(run, device, weights, checkpoint=checkpoint_path)
     cfg, info = generator.config, generator.provenance
-    fake = sample(generator, n, seed)
+    # A conditional generator is asked for every class in turn (n / K images each).
+    labels = asked_classes(generator, None, n, "cpu")
+    fake = sample(generator, n, seed, labels=labels)
     record = evaluate_images(fake, cfg.run.dataset, split, cfg.run.data_dir, seed, bootstrap,
-                             device)
+                             device, labels=labels, class_names=class_names(generator) or None)
     # The run is the one the checkpoint lies in, whatever RUN was named beside --checkpoint.
     record.update(run=str(run_of(info["checkpoint"]) or run), preset=cfg.preset,
                   checkpoint=info["checkpoint"], step=info["step"], weights=info["weights"],
@@ -161,7 +198,9 @@ def _plain(record: dict) -> dict:
 
 COLUMNS = [("fid", "FID"), ("kid_mean", "KID"), ("precision", "prec"), ("recall", "recall"),
            ("density", "density"), ("coverage", "cover"), ("modes_covered", "modes"),
-           ("class_kl_to_uniform", "KL(cls||U)"), ("mean_confidence", "conf")]
+           ("class_kl_to_uniform", "KL(cls||U)"), ("mean_confidence", "conf"),
+           ("class_accuracy", "class acc"), ("class_accuracy_min", "worst cls"),
+           ("fid_class_mean", "class FID")]
 
 
 def format_table(records: list[dict]) -> str:

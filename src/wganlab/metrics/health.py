@@ -271,12 +271,14 @@ def batch_diversity(fake: torch.Tensor, real: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def generate_as_trained(generator: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+def generate_as_trained(generator: torch.nn.Module, z: torch.Tensor,
+                        labels: torch.Tensor | None = None) -> torch.Tensor:
     """Images from a training-mode forward (batch statistics: what the critic sees), leaving
     BatchNorm's running statistics as they were so the run itself is not changed. Inference
-    mode would not do: early in training the running statistics make every image alike."""
+    mode would not do: early in training the running statistics make every image alike.
+    labels: the classes asked for, for a conditional generator."""
     saved = [b.clone() for b in generator.buffers()]
-    images = generator(z)
+    images = generator(z) if labels is None else generator(z, labels)
     for buffer, value in zip(generator.buffers(), saved):
         buffer.copy_(value)
     return images

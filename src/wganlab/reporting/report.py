@@ -83,6 +83,20 @@ def eval_table(result) -> str:
     return f"<pre>{_esc(json.dumps(result, indent=2))}</pre>"
 
 
+def per_class_table(evaluation) -> str:
+    """A conditional run's per-class numbers from eval.json, one row per class ("" when the
+    evaluation has none)."""
+    if not isinstance(evaluation, dict) or not evaluation.get("class_names"):
+        return ""
+    accuracy = evaluation.get("class_accuracy_per_class") or {}
+    fids = evaluation.get("fid_per_class") or {}
+    rows = [{"class": name, "class accuracy": accuracy.get(name), "FID": fids.get(name)}
+            for name in evaluation["class_names"]]
+    return ("<h3>Per class</h3><p>Class accuracy: the share of images asked for as the class "
+            "that the evaluator classifies as it. FID: the class's samples against the "
+            "class's reference images, on the evaluator's features.</p>" + table(rows))
+
+
 def config_table(cfg: dict) -> str:
     """The config as an HTML table, one row per section and field."""
     rows = [{"section": section, "field": name, "value": value}
@@ -176,7 +190,8 @@ def build_report(run_dir: str | Path) -> str:
         "<section id=\"flags\"><h2>Critic health</h2>"
         + flags_section(flags, {f.name for f in later})
         + _img(figs.health_png(train_rows, flags, w_bound), "Health curves") + "</section>",
-        "<section id=\"evaluation\"><h2>Evaluation</h2>" + eval_html + "</section>",
+        "<section id=\"evaluation\"><h2>Evaluation</h2>" + eval_html
+        + per_class_table(evaluation) + "</section>",
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>\n"

@@ -8,6 +8,14 @@ world size (on CPU the draws are the one-process run's exactly; on CUDA Philox o
 them different but identically distributed). With --xflip a flip draw per real image follows,
 and with --augment the step draws its augmentations from the same stream (augmenting.py);
 without them nothing more is drawn.
+
+Labels (conditional runs only) come from the data, gathered with the images' own indices
+from a label tensor that lives beside the images (on the device when they are), so a CUDA
+graph gathers them too and nothing is read back. Each critic update's row is its real
+batch's labels (its fakes are drawn for the same classes: steps.py says why); the generator
+update's row repeats the last real batch's. They draw nothing from the noise stream, so a
+conditional run's z and alphas are the unconditional run's, and an unconditional run's batch
+is exactly what it was before labels existed.
 """
 
 from __future__ import annotations
@@ -40,9 +48,14 @@ class BatchMaker:
     graph), then `make(indices)` as device work only (inside one)."""
 
     def __init__(self, cfg: Config, images: torch.Tensor, noise: torch.Generator,
-                 device: torch.device, shard: Shard = Shard(), augment_p: AugmentP | None = None):
+                 device: torch.device, shard: Shard = Shard(),
+                 augment_p: AugmentP | None = None, labels: torch.Tensor | None = None):
         t = cfg.train
         self.images, self.noise, self.device, self.shard = images, noise, device, shard
+        # The data's labels (N,) int64 beside the images; only a conditional model reads them.
+        self.labels = labels if cfg.model.conditional != "none" else None
+        if cfg.model.conditional != "none" and labels is None:
+            raise ValueError("a conditional model needs the data's labels")
         self.z_dim, self.z_dist, self.batch_size = cfg.model.z_dim, t.z_dist, t.batch_size
         self.shared = t.shared_step  # one z for both updates: no separate generator z
         self.updates = 1 if t.shared_step else t.n_critic  # real batches per step
@@ -80,7 +93,17 @@ class BatchMaker:
                            device=self.noise.device)
             u = self.shard.take(u.T).T.to(self.device)  # this rank's images of each batch
             reals = xflip(reals.flatten(0, 1), u.flatten()).unflatten(0, reals.shape[:2])
-        return Batch(reals, torch.stack(z), torch.stack(alphas) if alphas else None)
+        return Batch(reals, torch.stack(z), torch.stack(alphas) if alphas else None,
+                     self._labels(indices))
+
+    def _labels(self, indices: torch.Tensor) -> torch.Tensor | None:
+        """(k + 1, b) labels: each real batch's, then the last one's again for the generator
+        (k = 1 for the shared step, whose one z feeds both updates)."""
+        if self.labels is None:
+            return None
+        rows = torch.index_select(self.labels, 0, indices.to(self.labels.device))
+        rows = rows.to(self.device, non_blocking=True).view(self.updates, -1)
+        return rows if self.shared else torch.cat([rows, rows[-1:]])
 
     def _z(self) -> torch.Tensor:
         z = sample_z(self.batch_size, self.z_dim, self.z_dist, self.noise, self.device)

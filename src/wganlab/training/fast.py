@@ -5,6 +5,8 @@ What one replay does (the same updates, in the same order, as the eager step in 
   GPU, through a static index buffer that the host refills before each replay with the
   step's slice of the epoch order (the same order the eager path uses, so both paths see the
   same batches; no host-side batch is built);
+- gathers the batches' class labels (conditional runs) the same way, from the label tensor
+  resident beside the images;
 - draws z and the penalty's interpolation weights (and, with --xflip / --augment, the flips
   and augmentations) from the run's noise generator, which is registered with the graph so
   each replay advances it like eager draws would; --augment-p auto's p is a device tensor
@@ -81,16 +83,18 @@ class StaticStep:
     """
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                 noise: torch.Generator, device: torch.device, augment_p=None):
+                 noise: torch.Generator, device: torch.device, augment_p=None,
+                 labels: torch.Tensor | None = None):
         self.cfg, self.device, self.noise = cfg, device, noise
         self.speed = cfg.speed
-        self.maker = BatchMaker(cfg, images, noise, device, augment_p=augment_p)
+        self.maker = BatchMaker(cfg, images, noise, device, augment_p=augment_p, labels=labels)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, DeviceCheck(cfg.run.on_nan),
                          device.type, self.maker.augmenter)
         self.idx = torch.zeros(self.maker.updates * cfg.train.batch_size, dtype=torch.long,
                                device=device)
         self.keys: list[str] | None = None
         self.last_real: torch.Tensor | None = None  # in a graph: a buffer each replay refills
+        self.last_labels: torch.Tensor | None = None  # its labels (conditional runs), alike
 
     def load(self, order: torch.Tensor, first: int) -> None:
         """Fills the index buffer with the step's batches from batch `first` of `order`."""
@@ -99,6 +103,7 @@ class StaticStep:
     def __call__(self) -> torch.Tensor:
         batch = self.maker.make(self.idx)
         self.last_real = batch.reals[-1]
+        self.last_labels = None if batch.labels is None else batch.labels[-1]
         terms, ok = self.body(batch)
         terms["nonfinite"] = ~ok
         if self.keys is None:
@@ -121,6 +126,11 @@ class GraphStep:
     def last_real(self) -> torch.Tensor | None:
         """The real batch of the last step's generator update."""
         return (self.eager or self.static).last_real
+
+    @property
+    def last_labels(self) -> torch.Tensor | None:
+        """The labels of that batch (conditional runs; else None)."""
+        return (self.eager or self.static).last_labels
 
     def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
         """One step from batch `first`: eager warm-up, then graph replays; the values to log."""

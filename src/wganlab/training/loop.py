@@ -89,7 +89,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                             r.on_bad_image)
     # --max-images' subset; held-out real images for the overfitting heuristic, if any.
     data, heldout = select_images(cfg, data)
-    cfg, images = _prepare_data(cfg, data, shard, device)
+    cfg, images, labels = _prepare_data(cfg, data, shard, device)
     per_epoch = steps_per_epoch(len(images), cfg)
     total = planned_steps(cfg, per_epoch)
 
@@ -105,7 +105,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
     # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
     augment_p = state.extras.get("augment")  # --augment-p auto's p, adapted below
     runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt, images,
-                         state.noise, device, shard, augment_p)
+                         state.noise, device, shard, augment_p, labels)
     if main:
         lock.acquire()
         _prepare_run_dir(out, cfg, resuming=bool(resume))
@@ -165,8 +165,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                     "time": round(clock.training_seconds(), 4)}
             log_now = state.step % r.log_every == 0
             if log_now:  # cheap, but not every step: it syncs with the device
-                meta["diversity"] = health.batch_diversity(
-                    health.generate_as_trained(state.generator, state.fixed_z), runner.last_real)
+                meta["diversity"] = health.batch_diversity(health.generate_as_trained(
+                    state.generator, state.fixed_z, state.fixed_labels), runner.last_real)
                 if overfit is not None:  # the heuristic, and p where it adapts
                     meta.update(_overfitting_row(overfit, augment_p, state))
             log.add(meta, terms)
@@ -218,18 +218,46 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
 
 
 def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device
-                  ) -> tuple[Config, torch.Tensor]:
-    """The run's config with the data set's image shape, and the images (on the device when
-    they fit), checked against each other."""
+                  ) -> tuple[Config, torch.Tensor, torch.Tensor | None]:
+    """The run's config with the data set's image shape (and, conditional, its class names),
+    the images (on the device when they fit) and the labels beside them (None when
+    unconditional), checked against each other."""
     t = cfg.train
     shape = tuple(int(s) for s in data.images.shape[1:])
     cfg = apply_overrides(cfg, {"model": {"image_shape": shape}})
+    labels = None
+    if cfg.model.conditional != "none":
+        names = class_names_for(cfg, data)
+        cfg, labels = apply_overrides(cfg, {"model": {"class_names": names}}), data.labels
     check_image_size(shape, cfg.model.n_blocks)
     if t.batch_size > len(data.images):
         raise ConfigError(f"--batch-size: {t.batch_size} is larger than the data set "
                           f"({len(data.images)} images)")
     distributed.check_batch(t.batch_size, shard)
-    return cfg, data.images.to(device) if data.images.nbytes < 2**32 else data.images
+    # The labels go where the images go: a CUDA graph gathers both on the device.
+    where = device if data.images.nbytes < 2**32 else data.images.device
+    return cfg, data.images.to(where), None if labels is None else labels.to(where)
+
+
+def class_names_for(cfg: Config, data: Dataset) -> tuple[str, ...]:
+    """The class names of a conditional run on `data`: the config's (--class-names, or the
+    resumed run's), else the data set's own; ConfigError when the data cannot condition."""
+    flag = f"--conditional {cfg.model.conditional}"
+    if data.labels is None:
+        hint = (": put each class's images in a subfolder named after it"
+                if data.name.startswith("folder:") else
+                "; pass train(cfg, data=(images, labels))" if data.name == "user" else "")
+        raise ConfigError(f"{flag}: the data set {data.name} has no labels{hint}")
+    count = int(data.labels.max()) + 1 if len(data.labels) else 0
+    names = cfg.model.class_names or data.class_names or tuple(map(str, range(count)))
+    if len(names) < 2 or count < 2:
+        raise ConfigError(f"{flag}: the data set {data.name} has one class "
+                          f"({names[0] if names else 'none'}); a conditional model needs "
+                          "at least two")
+    if count > len(names):
+        raise ConfigError(f"--class-names: {len(names)} names, but the data set {data.name} "
+                          f"has labels up to {count - 1}")
+    return tuple(names)
 
 
 def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: bool):

@@ -12,14 +12,18 @@ import torch
 from ..base import checkpoint
 from ..base.files import atomic_write
 from ..base.images import grid_png, make_grid, to_uint8
+from ..conditioning import asked_classes
 from ..config import Config
+from ..generate import class_grid
 from ..models import eval_mode
 from ..reporting.plots import redraw
-from .state import TrainState
+from .state import GRID_CLASSES, GRID_COLUMNS, TrainState
 
 
 class SampleGrids:
-    """samples/epoch-NNN.png: the fixed z through the generator in inference mode."""
+    """samples/epoch-NNN.png: the fixed z through the generator in inference mode; for a
+    conditional run one row per class (the first GRID_CLASSES), the first GRID_COLUMNS fixed z
+    across, the same z down each column."""
 
     def __init__(self, out: Path, tensorboard=None):
         self.out, self.tensorboard = out, tensorboard
@@ -27,8 +31,12 @@ class SampleGrids:
     def images(self, state: TrainState) -> torch.Tensor:
         """The fixed z through the sampling generator in inference mode, as uint8 images."""
         # The EMA generator when the run keeps one.
-        with torch.no_grad(), eval_mode(state.sampler) as generator:
-            return to_uint8(generator(state.fixed_z))
+        generator = state.sampler
+        with torch.no_grad(), eval_mode(generator):
+            if state.fixed_labels is None:
+                return to_uint8(generator(state.fixed_z))
+            rows = range(min(generator.n_classes, GRID_CLASSES))
+            return to_uint8(class_grid(generator, state.fixed_z[:GRID_COLUMNS], rows))
 
     def save(self, state: TrainState, epoch: int) -> None:
         """Write samples/epoch-NNN.png (and the grid to TensorBoard when on)."""
@@ -93,6 +101,7 @@ class Evaluation:
 
     KEYS = ("fid", "kid_mean", "precision", "recall", "coverage", "modes_covered",
             "class_kl_to_uniform", "n_fake", "n_real", "reference", "evaluator_sha256")
+    CLASS_KEYS = ("class_accuracy", "class_accuracy_min", "fid_class_mean")  # conditional
 
     def __init__(self, out: Path, cfg: Config, log, say, device, watchers=()):
         self.out, self.cfg, self.log, self.say, self.device = out, cfg, log, say, device
@@ -117,18 +126,25 @@ class Evaluation:
         from ..metrics.evaluate import evaluate_images
 
         began, r = time.time(), self.cfg.run
-        # The EMA generator when the run keeps one; sample() puts its mode back.
+        # The EMA generator when the run keeps one; sample() puts its mode back. A
+        # conditional one is asked for every class in turn.
+        labels = asked_classes(state.sampler, None, r.eval_n, "cpu")
         fake = sample(state.sampler, r.eval_n, seed=0, z_dist=self.cfg.train.z_dist,
-                      device=self.device)
-        record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device)
+                      device=self.device, labels=labels)
+        record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device,
+                                 labels=labels, class_names=self.cfg.model.class_names)
         row = {"step": state.step, "epoch": state.step // per_epoch + 1,
                "time": round(training_seconds, 4), "eval": True,
-               **{k: record[k] for k in self.KEYS}}
+               **{k: record[k] for k in self.KEYS},
+               **{k: record.get(k) for k in self.CLASS_KEYS if labels is not None}}
         self.log.write(row)
         self.rows.append(row)
         for watcher in self.watchers:
             watcher.on_rows([row])
         fid_plot({self.out.name: self.rows}, self.out / "fid_curve.png")
+        accuracy = row.get("class_accuracy")
         self.say(f"Step {state.step}: FID {row['fid']:.2f} | KID {row['kid_mean']:.4f} | "
-                 f"modes {row['modes_covered']} (n={r.eval_n}, {record['evaluator']})")
+                 f"modes {row['modes_covered']}"
+                 + (f" | class accuracy {accuracy:.3f}" if accuracy is not None else "")
+                 + f" (n={r.eval_n}, {record['evaluator']})")
         return time.time() - began

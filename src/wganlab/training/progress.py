@@ -39,9 +39,13 @@ class Progress:
             self.bar.update(1)
 
     def on_rows(self, rows: list[dict]) -> None:
-        """Show the newest row's losses beside the bar."""
+        """Show the newest row's losses beside the bar (and AC-GAN's classifier loss on the
+        real images, "cls")."""
         if rows:
-            self.losses = f"G {rows[-1]['g_loss']:.3g} D {rows[-1]['d_loss']:.3g}"
+            row = rows[-1]
+            self.losses = f"G {row['g_loss']:.3g} D {row['d_loss']:.3g}"
+            if row.get("c_class_loss") is not None:
+                self.losses += f" cls {row['c_class_loss']:.3g}"
             self._postfix(refresh=True)
 
     def _postfix(self, refresh: bool = False) -> None:

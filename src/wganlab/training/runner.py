@@ -35,12 +35,13 @@ class EagerStep:
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
                  noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
-                 augment_p=None):
+                 augment_p=None, labels: torch.Tensor | None = None):
         self.cfg, self.speed, self.reason, self.notes = cfg, cfg.speed, "", []
-        self.maker = BatchMaker(cfg, images, noise, device, shard, augment_p)
+        self.maker = BatchMaker(cfg, images, noise, device, shard, augment_p, labels)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, HostCheck(cfg.run.on_nan),
                          device.type, self.maker.augmenter)
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
+        self.last_labels: torch.Tensor | None = None  # and its labels (conditional runs)
         self.flags = {ok: torch.tensor(float(not ok), device=device) for ok in (True, False)}
 
     def step(self, order: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
@@ -50,6 +51,7 @@ class EagerStep:
             terms, ok = self.body(batch)
         terms["nonfinite"] = self.flags[bool(ok)]
         self.last_real = batch.reals[-1]
+        self.last_labels = None if batch.labels is None else batch.labels[-1]
         return terms
 
 
@@ -65,9 +67,10 @@ def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str
 
 def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
                 noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
-                augment_p=None):
+                augment_p=None, labels: torch.Tensor | None = None):
     """The step the loop runs: one CUDA graph where possible, else eager (DDP when sharded).
-    augment_p: the run's augmenting.AugmentP (with --augment).
+    augment_p: the run's augmenting.AugmentP (with --augment); labels: the data's class
+    labels (N,), beside the images, for conditional models.
 
     Call after any checkpoint is loaded: it sets the optimizers' capturable and fused flags
     (and, with channels_last, the weights' and optimizer state's memory layout).
@@ -84,7 +87,8 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
     C = distributed.wrap(critic, device, shard)
 
     def eager():
-        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, augment_p)
+        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, augment_p,
+                         labels)
 
     blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
     for opt in (g_opt, c_opt):
@@ -95,6 +99,6 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
         runner.reason = "; ".join(blockers)
     else:
         runner = fast.GraphStep(fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images,
-                                                noise, device, augment_p), eager)
+                                                noise, device, augment_p, labels), eager)
     runner.speed, runner.notes = speed, notes
     return runner

@@ -18,6 +18,8 @@ from .ema import GeneratorEMA
 from .optim import make_optimizer
 
 N_FIXED = 64  # fixed-z samples drawn every epoch
+GRID_COLUMNS = 8  # a conditional run's grid: the first 8 fixed z, one row per class
+GRID_CLASSES = 20  # at most this many class rows (a folder may have hundreds of classes)
 
 
 @dataclass
@@ -52,6 +54,15 @@ class TrainState:
         if t.augment_p == "auto" and t.augment != "none":  # p and its heuristic: "augment"
             state.extras["augment"] = AugmentP("auto", device)
         return state
+
+    @property
+    def fixed_labels(self) -> torch.Tensor | None:
+        """Classes for the fixed z in turn (0, 1, ..., K-1, 0, ...); None when unconditional.
+        Derived, not saved: the same on every resume."""
+        k = getattr(self.generator, "n_classes", 0)
+        if not k:
+            return None
+        return torch.arange(len(self.fixed_z), device=self.fixed_z.device) % k
 
     @property
     def sampler(self) -> torch.nn.Module:

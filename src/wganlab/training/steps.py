@@ -17,8 +17,19 @@ augmentation (ADA's R1) would fold the transforms' own Jacobian (cutout's zeros,
 into the norm that the penalty drives to 1.
 
 The recipe is two table look-ups (losses.LOSSES, losses.PENALTIES): a new loss or penalty
-is a new table entry, not a new branch here. Precision is the same on every path: with bf16
-the forward passes and losses run under autocast and the backward passes outside it.
+is a new table entry, not a new branch here.
+
+Conditional models (--conditional): each critic update scores its real batch and its fakes
+with the *same* labels, the real batch's (the fakes are drawn for those classes), so the
+penalty's interpolates between real i and fake i have one class, held fixed; the generator
+update draws for the classes of the step's last real batch (batches.py). So the fakes follow
+the data's class frequencies and no extra random number is drawn. AC-GAN adds the
+classifier's cross-entropy (losses.class_cross_entropy, times --acgan-weight) on the real
+images to the critic's loss and on the generated ones to the generator's, as Gulrajani et
+al.'s AC-WGAN did: the classifier never learns to call fakes by their asked-for class.
+
+Precision is the same on every path: with bf16 the forward passes and losses run under
+autocast and the backward passes outside it.
 """
 
 from __future__ import annotations
@@ -151,6 +162,7 @@ class Step:
         self.critic_loss, self.generator_loss = losses.LOSSES[self.t.loss]
         self.penalty = losses.PENALTIES[self.t.penalty][0]
         self.bf16, self.device_type = cfg.speed.bf16, device_type
+        self.acgan = cfg.model.conditional == "acgan"
 
     def forward_precision(self):
         """bf16 autocast for forward passes and losses (--bf16), nothing otherwise."""
@@ -162,14 +174,27 @@ class Step:
         """The images as the critic sees them: augmented with --augment, else as they are."""
         return images if self.augment is None else self.augment(images)
 
+    def scores(self, x, labels) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The critic's scores of x and, for AC-GAN, its classifier's cross-entropy on the
+        labels (else None)."""
+        if not self.acgan:
+            return _call(self.critic, x, labels), None
+        score, logits = self.critic(x, labels, return_logits=True)
+        return score, losses.class_cross_entropy(logits, labels)
+
     def critic_terms(self, real, fake, alpha, labels=None) -> tuple[torch.Tensor, dict]:
         """The critic's loss on real vs fake (plus its penalty), and the numbers to log;
-        terms["_d_fake"] keeps the fake scores with their graph (the shared step's)."""
+        terms["_d_fake"] and ["_fake_class"] keep the fake scores (and AC-GAN's class loss)
+        with their graph (the shared step's)."""
         t, critic = self.t, self.critic
         real, fake = self.seen(real), self.seen(fake)
-        d_real, d_fake = _call(critic, real, labels), _call(critic, fake, labels)
+        (d_real, real_class), (d_fake, fake_class) = self.scores(real, labels), \
+            self.scores(fake, labels)
         loss = self.critic_loss(d_real, d_fake)
         terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
+        if real_class is not None:
+            loss = loss + t.acgan_weight * real_class
+            terms["c_class_loss"] = real_class.detach()
         if self.penalty is not None:
             # The tutorial's Keras code called the critic without training=True here.
             scored = critic if labels is None else (lambda x: critic(x, labels))
@@ -184,20 +209,27 @@ class Step:
             if name == "gp":
                 terms["gp_norm_near_1"] = ((norms - 1).abs() <= 0.1).float().mean()
         terms["d_loss"] = loss.detach()
-        terms["_d_fake"] = d_fake
+        terms["_d_fake"], terms["_fake_class"] = d_fake, fake_class
         return loss, terms
 
-    def generator_terms(self, fake, real, labels=None, d_fake=None) -> tuple[torch.Tensor, dict]:
-        """The generator's loss on its images (the critic's scores d_fake when given)."""
-        if self.t.feature_matching:
+    def generator_terms(self, fake, real, labels=None, d_fake=None, fake_class=None
+                        ) -> tuple[torch.Tensor, dict]:
+        """The generator's loss on its images (the critic's scores d_fake, and AC-GAN's class
+        loss fake_class, when given)."""
+        if self.t.feature_matching:  # (validation refuses it with AC-GAN)
             with torch.no_grad():
                 _, f_real = _call(self.critic, self.seen(real), labels, return_features=True)
             _, f_fake = _call(self.critic, self.seen(fake), labels, return_features=True)
             loss = losses.feature_matching(f_real, f_fake)
-        else:
-            loss = self.generator_loss(_call(self.critic, self.seen(fake), labels)
-                                       if d_fake is None else d_fake)
-        return loss, {"g_loss": loss.detach()}
+            return loss, {"g_loss": loss.detach()}
+        if d_fake is None:
+            d_fake, fake_class = self.scores(self.seen(fake), labels)
+        loss, terms = self.generator_loss(d_fake), {}
+        if fake_class is not None:  # g_loss is the whole loss, as d_loss is the critic's
+            loss = loss + self.t.acgan_weight * fake_class
+            terms["g_class_loss"] = fake_class.detach()
+        terms["g_loss"] = loss.detach()
+        return loss, terms
 
     def critic_update(self, real, z, alpha, labels=None) -> tuple[dict, torch.Tensor]:
         """One critic update on real vs G(z), then --clip."""
@@ -205,7 +237,7 @@ class Step:
             fake = _call(self.generator, z, labels)
         with self.forward_precision():
             loss, terms = self.critic_terms(real, fake, alpha, labels)
-        del terms["_d_fake"]
+        del terms["_d_fake"], terms["_fake_class"]
         params = [p for p in self.critic.parameters() if p.requires_grad]
         self.c_opt.zero_grad(set_to_none=True)
         loss.backward(inputs=params)
@@ -230,9 +262,9 @@ class Step:
         with self.forward_precision():
             fake = _call(self.generator, z, labels)
             c_loss, terms = self.critic_terms(real, fake, alpha, labels)
-            d_fake = terms.pop("_d_fake")
+            d_fake, fake_class = terms.pop("_d_fake"), terms.pop("_fake_class")
             # The very scores the critic's loss used, as the tutorial's single tape did.
-            g_loss, g_terms = self.generator_terms(fake, real, labels, d_fake)
+            g_loss, g_terms = self.generator_terms(fake, real, labels, d_fake, fake_class)
         terms.update(g_terms)
         c_params = [p for p in self.critic.parameters() if p.requires_grad]
         g_params = [p for p in self.generator.parameters() if p.requires_grad]
