@@ -67,23 +67,29 @@ def grad_norm(params) -> torch.Tensor:
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
-def _all_finite(terms: dict) -> torch.Tensor:
-    return torch.isfinite(torch.stack([v.float() for v in terms.values()])).all()
-
-
-class HostCheck:
-    """Finish an update on the host: step when every term and gradient is finite, else skip
-    (on_nan="skip") or raise NonFiniteError. One device sync per update."""
+class Check:
+    """How an update is finished: its gradient norm logged, every term and gradient checked
+    for finiteness, then `step_if` (the subclass's) steps the optimizer or not."""
 
     def __init__(self, on_nan: str):
         self.skip = on_nan == "skip"
 
     def __call__(self, optimizer, params: list, terms: dict, prefix: str) -> torch.Tensor:
-        """Adds `{prefix}_grad_norm` to terms, steps if all is finite; the 0-dim bool."""
+        """Adds `{prefix}_grad_norm` to terms and finishes the update; the 0-dim bool "every
+        term and gradient finite"."""
         terms[f"{prefix}_grad_norm"] = grad_norm(params)
-        finite = _all_finite(terms)
+        finite = torch.isfinite(torch.stack([v.float() for v in terms.values()])).all()
         self.step_if(optimizer, params, finite, terms)
         return finite
+
+    def step_if(self, optimizer, params: list, finite: torch.Tensor, terms: dict) -> None:
+        """Step the optimizer, or not, given `finite`."""
+        raise NotImplementedError
+
+
+class HostCheck(Check):
+    """Finish an update on the host: step when every term and gradient is finite, else skip
+    (on_nan="skip") or raise NonFiniteError. One device sync per update."""
 
     def step_if(self, optimizer, params: list, finite: torch.Tensor, terms: dict) -> None:
         """optimizer.step() when `finite`; else drop the gradients, or stop."""
@@ -96,20 +102,10 @@ class HostCheck:
             raise NonFiniteError(f"non-finite value in {', '.join(bad)}")
 
 
-class DeviceCheck:
+class DeviceCheck(Check):
     """Finish an update on the device: always step, and with on_nan="skip" undo the step
     where it was not finite (step_unless). Nothing is read back; the runner reads the
     step's "nonfinite" flag with its logged values."""
-
-    def __init__(self, on_nan: str):
-        self.skip = on_nan == "skip"
-
-    def __call__(self, optimizer, params: list, terms: dict, prefix: str) -> torch.Tensor:
-        """Adds `{prefix}_grad_norm` to terms, steps; the 0-dim bool "all finite"."""
-        terms[f"{prefix}_grad_norm"] = grad_norm(params)
-        finite = _all_finite(terms)
-        self.step_if(optimizer, params, finite, terms)
-        return finite
 
     def step_if(self, optimizer, params: list, finite: torch.Tensor, terms: dict) -> None:
         """optimizer.step(), undone on the device where `finite` is false (with skip)."""
@@ -156,7 +152,7 @@ class Step:
     ok the 0-dim bool "every update was finite"."""
 
     def __init__(self, cfg: Config, generator: nn.Module, critic: nn.Module, g_opt, c_opt,
-                 check: HostCheck | DeviceCheck, device_type: str = "cpu", augment=None):
+                 check: Check, device_type: str = "cpu", augment=None):
         self.t, self.check, self.augment = cfg.train, check, augment
         self.generator, self.critic, self.g_opt, self.c_opt = generator, critic, g_opt, c_opt
         self.critic_loss, self.generator_loss = losses.LOSSES[self.t.loss]
