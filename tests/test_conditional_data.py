@@ -8,13 +8,12 @@ import torch
 from PIL import Image
 
 import wganlab
+from test_user_data import Pairs
 from wganlab.config import apply_overrides, get_preset
 from wganlab.data import load_dataset
 from wganlab.data.user import from_images
 from wganlab.errors import ConfigError
 from wganlab.training import loop
-
-from test_user_data import Pairs
 
 
 def save(path, value):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import wganlab
 from wganlab.base import checkpoint
-from wganlab.config import apply_overrides, get_preset, validate
 from wganlab.conditioning import asked_classes, class_index
+from wganlab.config import apply_overrides, get_preset, validate
 from wganlab.data.user import from_images
 from wganlab.errors import ConfigError, DataError
 from wganlab.models import build_models
