@@ -50,6 +50,11 @@ def dataset(v):
         v.startswith("folder:") and path_text(v[len("folder:"):]))
 
 
+def class_names(v):
+    return 2 <= len(v) <= 10_000 and len(set(v)) == len(v) and all(
+        isinstance(n, str) and n.strip() for n in v)
+
+
 def image_shape(v):
     # The default preset (wgan-gp) has n_blocks 2: sides divisible by 4.
     return v is None or (len(v) == 3 and v[0] in (1, 3) and all(
@@ -75,6 +80,7 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     "log_every": number(1, 1e9, True), "keep_last": number(1, 10_000, True),
     "checkpoint_every": optional(number(1, 1e9, True)),
     "eval_every": optional(number(1, 1e9, True)), "eval_n": number(2, 100_000, True),
+    "acgan_weight": number(0, 1e3), "class_names": optional(class_names),
 }
 
 FIELDS = [(section, f) for section, kind in C.SECTIONS.items()
