@@ -168,3 +168,26 @@ def test_export_lists_the_classes_and_loads_back(run, tmp_path):
     assert torch.equal(wganlab.sample(exported, 12, seed=4, labels=NAMES[1]), want)
     assert torch.equal(wganlab.sample(exported, 12, seed=4, labels=1), want)
     assert not torch.equal(wganlab.sample(exported, 12, seed=4, labels=2), want)
+
+
+def test_evaluations_during_training_measure_class_accuracy(stub_evaluator, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "fast", *TINY, "--conditional", "acgan", "--steps", "2",
+                 "--eval-every", "2", "--eval-n", "20", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("eval")]
+    assert len(evals) == 1 and 0 <= evals[0]["class_accuracy"] <= 1
+    assert "c_class_loss" in [r for r in rows if "g_loss" in r][-1]
+
+
+def test_summary_sizes_conditional_networks_by_the_data_sets_classes(capsys):
+    assert main(["summary", "--preset", "fast", "--conditional", "projection"]) == 0
+    plain = capsys.readouterr().out
+    assert main(["summary", "--preset", "fast"]) == 0
+    unconditional = capsys.readouterr().out
+    totals = [int(line.split()[-1].replace(",", "")) for text in (plain, unconditional)
+              for line in text.splitlines() if line.startswith("Total params")]
+    # generator: a scale and a shift per class for every BatchNorm channel (10 classes);
+    # critic: a 10 x 6272 class embedding (128 channels x 7 x 7 features)
+    assert totals[1] - totals[3] == 10 * 128 * 7 * 7
+    assert totals[0] > totals[2]
