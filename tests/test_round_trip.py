@@ -37,11 +37,12 @@ def trained(monkeypatch, tmp_path):
 
     monkeypatch.setattr(outputs.SampleGrids, "save", keep)
 
-    def run(preset: str):
+    def run(preset: str, **model):
         cfg = apply_overrides(get_preset(preset), {
-            "model": {"g_filters": 16, "c_filters": 8},
+            "model": {"g_filters": 16, "c_filters": 8, **model},
             "train": {"batch_size": 8, "steps": 2, "epochs": None, "minutes": None},
-            "run": {"dataset": "synthetic", "out": str(tmp_path / preset), "progress": False,
+            "run": {"dataset": "synthetic", "out": str(tmp_path / f"{preset}{len(model)}"),
+                    "progress": False,
                     "keep_last": 1}})
         result = loop.train(cfg)
         return result.run_dir, seen["generator"], seen["z"]
@@ -67,6 +68,31 @@ def test_the_trained_generator_comes_back_bit_for_bit(preset, trained, tmp_path,
     h, w = first.shape[:2]
     tile = grid[2:2 + h, 2:2 + w].reshape(first.shape)
     assert np.array_equal(tile, first)
+
+
+@pytest.mark.parametrize("preset,kind", [("fast", "projection"), ("seed", "acgan")])
+def test_a_conditional_generator_comes_back_bit_for_bit(preset, kind, trained, tmp_path,
+                                                        one_thread):
+    run, generator, z = trained(preset, conditional=kind)
+    labels = torch.arange(len(z)) % 10
+    with torch.no_grad():
+        want = generator(z, labels)
+        loaded = wganlab.load_generator(run, weights="raw")
+        assert loaded.config.model == generator_config(run)
+        assert loaded.config.model.class_names[7] == "bar 126 deg"
+        assert torch.equal(loaded(z, labels), want), "run directory"
+        checkpoint = loaded.provenance["checkpoint"]
+        assert torch.equal(wganlab.load_generator(checkpoint, weights="raw")(z, labels), want)
+        exported = wganlab.export(run, tmp_path / f"{preset}-{kind}.safetensors")
+        assert torch.equal(wganlab.load_generator(exported)(z, labels), want), "export"
+        assert not torch.equal(loaded(z, (labels + 1) % 10), want)  # the labels matter
+    # The grid: row k, column j is G(z_j, k); its first tile is G(z_0, class 0).
+    grid = np.asarray(Image.open(sorted((run / "samples").glob("epoch-*.png"))[-1]))
+    with torch.no_grad():
+        first = to_uint8(generator(z[:1], labels[:1]))[0].permute(1, 2, 0).numpy()
+    h, w = first.shape[:2]
+    assert grid.shape[0] == 2 + 10 * (h + 2)  # one row per class
+    assert np.array_equal(grid[2:2 + h, 2:2 + w].reshape(first.shape), first)
 
 
 def generator_config(run):

@@ -39,7 +39,9 @@ def test_uint8_and_small_integers_pass_unchanged():
 def test_a_dataset_of_pairs_tensors_or_pil_images_is_stacked():
     pixels = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
     data = from_images(Pairs(pixels))
-    assert torch.equal(data.images, pixels) and data.name == "user" and data.labels is None
+    assert torch.equal(data.images, pixels) and data.name == "user"
+    assert data.labels.tolist() == [i % 10 for i in range(6)]  # the pairs' labels come along
+    assert data.class_names == tuple(str(k) for k in range(6))
     assert "Pairs: 6 images, (1, 8, 8)" in data.source
     pil = [Image.fromarray(p[0].numpy()) for p in pixels]
     assert torch.equal(from_images(Pairs(pil)).images, pixels)

@@ -17,8 +17,11 @@ def _param_counts(module: nn.Module) -> tuple[int, int]:
     return trainable, frozen + stats
 
 
-def summary(model: nn.Module, example: torch.Tensor, title: str = "") -> str:
-    """Run one forward pass on `example` and tabulate each leaf layer's output and parameters."""
+def summary(model: nn.Module, example: torch.Tensor, title: str = "",
+            labels: torch.Tensor | None = None) -> str:
+    """Run one forward pass on `example` (with `labels`, for a conditional network) and
+    tabulate each leaf layer's output and parameters (the totals count every parameter,
+    class embeddings included)."""
     rows, hooks = [], []
     leaves = [(name, m) for name, m in model.named_modules()
               if not list(m.children()) or hasattr(m, "parametrizations")]
@@ -35,7 +38,7 @@ def summary(model: nn.Module, example: torch.Tensor, title: str = "") -> str:
         hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad(), eval_mode(model):
-            model(example)
+            model(example) if labels is None else model(example, labels)
     finally:
         for h in hooks:
             h.remove()

@@ -50,6 +50,11 @@ def dataset(v):
         v.startswith("folder:") and path_text(v[len("folder:"):]))
 
 
+def class_names(v):
+    return 2 <= len(v) <= 10_000 and len(set(v)) == len(v) and all(
+        isinstance(n, str) and n.strip() for n in v)
+
+
 def image_shape(v):
     # The default preset (wgan-gp) has n_blocks 2: sides divisible by 4.
     return v is None or (len(v) == 3 and v[0] in (1, 3) and all(
@@ -78,6 +83,7 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     # Augmentation: policy names (the default preset has none, so no auto without them).
     "augment": lambda v: policy_list(v) is not None,
     "augment_p": number(0, 1), "max_images": optional(number(1, 1e9, True)),
+    "acgan_weight": number(0, 1e3), "class_names": optional(class_names),
 }
 
 

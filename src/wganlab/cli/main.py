@@ -67,9 +67,18 @@ def cmd_summary(args):
     cfg = C.validate(C.apply_overrides(C.get_preset(args.preset or DEFAULT_PRESET),
                                        overrides_from(args)))
     shape = cfg.model.image_shape or native_shape(cfg.run.dataset) or (3, 64, 64)
+    labels = None
+    if cfg.model.conditional != "none":  # sized by the named data set's classes
+        from ..data.load import CLASS_NAMES
+
+        names = cfg.model.class_names or CLASS_NAMES.get(cfg.run.dataset)
+        if not names:
+            raise ConfigError(f"--class-names: {cfg.run.dataset} has no class list to size "
+                              "the conditional networks by; name the classes")
+        cfg.model.class_names, labels = tuple(names), torch.zeros(2, dtype=torch.long)
     generator, critic = build_models(cfg.model, shape)
-    print(summary(generator, torch.zeros(2, cfg.model.z_dim), "generator"))
-    print(summary(critic, torch.zeros(2, *shape), "critic"))
+    print(summary(generator, torch.zeros(2, cfg.model.z_dim), "generator", labels))
+    print(summary(critic, torch.zeros(2, *shape), "critic", labels))
     return 0
 
 
