@@ -71,6 +71,8 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
                 kw.update(action=argparse.BooleanOptionalAction)
             elif "tuple[int, int, int]" in hint:
                 kw.update(type=_shape, metavar="C,H,W")
+            elif "tuple[int, ...]" in hint:
+                kw.update(type=int, nargs="+", metavar="N")
             elif "tuple[float, float]" in hint:
                 kw.update(type=_finite, nargs=2, metavar=("B1", "B2"))
             elif "float" in hint:

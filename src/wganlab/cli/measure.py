@@ -262,5 +262,6 @@ def register_sweep(sub) -> None:
     p.add_argument("--no-equal-steps", action="store_true",
                    help="skip the equal-steps comparison (it retrains runs that went further)")
     # Every config flag applies to all runs, but those the sweep sets itself.
-    add_config_flags(p, skip=frozenset({"seed", "minutes", "steps", "epochs", "out"}))
+    add_config_flags(p, skip=frozenset({"seed", "seeds", "ensemble", "minutes", "steps", "epochs",
+                                          "out"}))
     p.set_defaults(func=cmd_sweep)

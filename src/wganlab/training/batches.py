@@ -2,7 +2,9 @@
 penalty weights from the run's noise stream, drawn in one place for every runner.
 
 The noise stream is consumed in the order z_1, alpha_1, ..., z_k, alpha_k, z_G (alpha only
-for penalties that interpolate), always for the *global* batch: under DDP each rank keeps
+for penalties that interpolate). An ensemble (--ensemble N) has one stream per member, each
+consumed in that order (so member k draws what its single run draws), and each draw is the
+members' draws concatenated, member-major. Draws are always for the *global* batch: under DDP each rank keeps
 its slice, so every rank's stream stays the one-process run's and a checkpoint resumes at any
 world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
 them different but identically distributed).
@@ -35,10 +37,12 @@ class BatchMaker:
     """Makes each step's Batch: `indices(order, first)` on the host side (outside any CUDA
     graph), then `make(indices)` as device work only (inside one)."""
 
-    def __init__(self, cfg: Config, images: torch.Tensor, noise: torch.Generator,
-                 device: torch.device, shard: Shard = Shard()):
+    def __init__(self, cfg: Config, images: torch.Tensor,
+                 noise: torch.Generator | list[torch.Generator], device: torch.device,
+                 shard: Shard = Shard()):
         t = cfg.train
-        self.images, self.noise, self.device, self.shard = images, noise, device, shard
+        self.images, self.device, self.shard = images, device, shard
+        self.noises = list(noise) if isinstance(noise, (list, tuple)) else [noise]
         self.z_dim, self.z_dist, self.batch_size = cfg.model.z_dim, t.z_dist, t.batch_size
         self.shared = t.shared_step  # one z for both updates: no separate generator z
         self.updates = 1 if t.shared_step else t.n_critic  # real batches per step
@@ -47,9 +51,13 @@ class BatchMaker:
 
     def indices(self, order: torch.Tensor, first: int) -> torch.Tensor:
         """This process's image indices for the step from batch `first` of `order`:
-        (updates * local batch,), this rank's slice of each batch."""
+        (updates * local batch,), this rank's slice of each batch. An ensemble's order is
+        (N, n), one per member: (updates * N * batch,), each update's batches member-major."""
         b, k = self.batch_size, self.updates
-        check_batches(order, first, k, b)
+        check_batches(order[0] if order.dim() == 2 else order, first, k, b)
+        if order.dim() == 2:
+            return order[:, first * b:(first + k) * b].unflatten(1, (k, b)).transpose(0, 1
+                                                                                 ).reshape(-1)
         step = order[first * b:(first + k) * b].view(k, b)
         local = self.shard.local(b)
         return step[:, self.shard.rank * local:(self.shard.rank + 1) * local].reshape(-1)
@@ -64,13 +72,18 @@ class BatchMaker:
         for _ in range(self.updates):
             z.append(self._z())
             if self.interpolates:
-                alphas.append(self.shard.take(torch.rand(
-                    self.batch_size, generator=self.noise, device=self.noise.device
-                ).to(self.device)))
+                alphas.append(self._draw(lambda g: self.shard.take(torch.rand(
+                    self.batch_size, generator=g, device=g.device).to(self.device))))
         if not self.shared:
             z.append(self._z())
         return Batch(reals, torch.stack(z), torch.stack(alphas) if alphas else None)
 
     def _z(self) -> torch.Tensor:
-        z = sample_z(self.batch_size, self.z_dim, self.z_dist, self.noise, self.device)
-        return self.shard.take(z)
+        return self._draw(lambda g: self.shard.take(
+            sample_z(self.batch_size, self.z_dim, self.z_dist, g, self.device)))
+
+    def _draw(self, draw) -> torch.Tensor:
+        """draw(stream) from the one noise stream, or each member's, concatenated."""
+        if len(self.noises) == 1:
+            return draw(self.noises[0])
+        return torch.cat([draw(g) for g in self.noises])

@@ -19,6 +19,7 @@ from ..config import Config, SpeedConfig
 from . import distributed, fast, kernels
 from .batches import BatchMaker
 from .distributed import Shard
+from .members import expand, make_check
 from .steps import HostCheck, Step
 
 __all__ = ["EagerStep", "make_runner"]
@@ -37,7 +38,7 @@ class EagerStep:
                  noise: torch.Generator, device: torch.device, shard: Shard = Shard()):
         self.cfg, self.speed, self.reason, self.notes = cfg, cfg.speed, "", []
         self.maker = BatchMaker(cfg, images, noise, device, shard)
-        self.body = Step(cfg, generator, critic, g_opt, c_opt, HostCheck(cfg.run.on_nan),
+        self.body = Step(cfg, generator, critic, g_opt, c_opt, make_check(cfg, HostCheck),
                          device.type)
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
         self.flags = {ok: torch.tensor(float(not ok), device=device) for ok in (True, False)}
@@ -47,7 +48,8 @@ class EagerStep:
         batch = self.maker.make(self.maker.indices(order, first))
         with kernels.cudnn_benchmark(self.speed.cudnn_benchmark):
             terms, ok = self.body(batch)
-        terms["nonfinite"] = self.flags[bool(ok)]
+        terms = expand(terms) if self.body.members > 1 else terms
+        terms["nonfinite"] = self.flags[bool(ok.all())]
         self.last_real = batch.reals[-1]
         return terms
 
