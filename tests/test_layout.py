@@ -103,7 +103,7 @@ def test_measuring_and_generating_never_import_training():
 LAYERS = [
     {"errors", "version", "base"},  # plain helpers: files, checkpoints, devices, pixels
     # the config and its checks (which size the networks), data and the maths
-    {"config", "validation", "data", "models", "losses", "distances", "summary"},
+    {"config", "validation", "data", "models", "ensemble", "losses", "distances", "summary"},
     {"generate", "hub"},  # a trained generator in and out
     {"metrics"},  # features and numbers
     {"reporting"},  # figures and report.html from a run directory

@@ -4,9 +4,9 @@ penalty weights from the run's noise stream, drawn in one place for every runner
 The noise stream is consumed in the order z_1, alpha_1, ..., z_k, alpha_k, z_G (alpha only
 for penalties that interpolate). An ensemble (--ensemble N) has one stream per member, each
 consumed in that order (so member k draws what its single run draws), and each draw is the
-members' draws concatenated, member-major. Draws are always for the *global* batch: under DDP each rank keeps
-its slice, so every rank's stream stays the one-process run's and a checkpoint resumes at any
-world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
+members' draws concatenated, member-major. Draws are always for the *global* batch: under
+DDP each rank keeps its slice, so every rank's stream stays the one-process run's and a
+checkpoint resumes at any world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
 them different but identically distributed).
 """
 
