@@ -18,6 +18,7 @@ masks are those its single run draws on the CPU (see `dropout_masks`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 
 import torch
@@ -134,6 +135,14 @@ def member_state(state: dict, k: int, members: int) -> dict:
                           f"(0 to {members - 1})")
     return {name.replace(SEP, "."): value[k] for name, value in state.items()
             if name != "n_averaged"}
+
+
+def member_config(cfg, k: int):
+    """Member k's config as its single run's: one model, seeded with member k's seed."""
+    t = cfg.train
+    seed = member_seeds(t.seed, t.ensemble, t.seeds)[k] if t.ensemble > 1 else t.seed
+    return dataclasses.replace(cfg, train=dataclasses.replace(t, ensemble=1, seeds=None,
+                                                              seed=seed))
 
 
 def build_ensemble(cfg, image_shape: tuple[int, int, int], seeds: list[int],

@@ -46,10 +46,13 @@ def register_evaluate(sub) -> None:
 
 
 def add_weights_flag(p) -> None:
-    """Add --weights: the generator's EMA weights (default) or its raw ones."""
+    """Add --weights (the generator's EMA weights, the default, or its raw ones) and
+    --member (which model of an ensemble run)."""
     p.add_argument("--weights", default="ema", choices=["ema", "raw"],
                    help="the generator's EMA weights (default; the raw ones where a run has "
                         "no EMA) or its raw weights")
+    p.add_argument("--member", type=int, default=None, metavar="K",
+                   help="of an ensemble run (--ensemble N): member K, 0 to N-1")
 
 
 def _device(name: str) -> str:
@@ -76,7 +79,7 @@ def _cmd_evaluate(args) -> int:
         record = evaluate_real(args.real, args.n, args.seed, device=device)
     elif args.run:
         record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
-                              device, args.split, args.weights)
+                              device, args.split, args.weights, args.member)
         if record.get("note"):
             print(record["note"], file=sys.stderr)
     else:

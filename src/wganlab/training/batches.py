@@ -6,8 +6,8 @@ for penalties that interpolate). An ensemble (--ensemble N) has one stream per m
 consumed in that order (so member k draws what its single run draws), and each draw is the
 members' draws concatenated, member-major. Draws are always for the *global* batch: under
 DDP each rank keeps its slice, so every rank's stream stays the one-process run's and a
-checkpoint resumes at any world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
-them different but identically distributed).
+checkpoint resumes at any world size (on CPU the draws are the one-process run's exactly;
+on CUDA Philox offsets make them different but identically distributed).
 """
 
 from __future__ import annotations

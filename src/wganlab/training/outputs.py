@@ -15,7 +15,7 @@ from ..base.images import grid_png, make_grid, to_uint8
 from ..config import Config
 from ..models import eval_mode
 from ..reporting.plots import redraw
-from .state import TrainState
+from .state import N_FIXED, TrainState
 
 
 class SampleGrids:
@@ -31,8 +31,17 @@ class SampleGrids:
             return to_uint8(generator(state.fixed_z))
 
     def save(self, state: TrainState, epoch: int) -> None:
-        """Write samples/epoch-NNN.png (and the grid to TensorBoard when on)."""
+        """Write samples/epoch-NNN.png (and the grid to TensorBoard when on). An ensemble's
+        members each get samples/members/epoch-NNN-mK.png; epoch-NNN.png is member 0's."""
         images = self.images(state)
+        members = images.unflatten(0, (-1, N_FIXED))
+        if len(members) > 1:
+            (self.out / "samples" / "members").mkdir(exist_ok=True)
+            for k, grid in enumerate(members):
+                data = grid_png(grid)
+                atomic_write(self.out / "samples" / "members" / f"epoch-{epoch:03d}-m{k}.png",
+                             lambda f, d=data: f.write(d))
+        images = members[0]
         png = grid_png(images)
         if self.tensorboard is not None:
             self.tensorboard.add_image(make_grid(images), state.step)
