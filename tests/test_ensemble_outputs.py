@@ -7,8 +7,8 @@ import json
 
 import pytest
 import torch
-from tiny import train_argv
 
+from tiny import train_argv
 from wganlab.base import checkpoint
 from wganlab.cli import main
 from wganlab.ensemble import member_state
