@@ -242,7 +242,8 @@ def cmd_sweep(args) -> int:
     # One data set for all: presets differ in theirs (the tutorial's `seed` is MNIST).
     overrides.setdefault("run", {}).setdefault("dataset", "fashion-mnist")
     sweep = Sweep(_names(args.presets), list(range(1, args.seeds + 1)), args.minutes,
-                  Path(args.out), overrides, not args.no_equal_steps, args.eval_samples)
+                  Path(args.out), overrides, not args.no_equal_steps, args.eval_samples,
+                  ensembles=not args.separate_seeds)
     for preset in sweep.presets:  # every run's config, checked before the first one trains
         run_config(sweep, preset, 1, None)
     return run_sweep(sweep)
@@ -262,6 +263,9 @@ def register_sweep(sub) -> None:
     p.add_argument("--out", default="runs/sweep", help="sweep directory (default runs/sweep)")
     p.add_argument("--eval-samples", type=int, default=5000,
                    help="generated (and test) images per evaluation (default 5000)")
+    p.add_argument("--separate-seeds", action="store_true",
+                   help="train each seed as its own run (default: a preset's seeds as one "
+                        "ensemble where its networks allow, for seeds x minutes)")
     p.add_argument("--no-equal-steps", action="store_true",
                    help="skip the equal-steps comparison (it retrains runs that went further)")
     # Every config flag applies to all runs, but those the sweep sets itself.

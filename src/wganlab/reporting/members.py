@@ -23,16 +23,15 @@ GRID = re.compile(r"^epoch-(\d{3,})-m(\d+)\.png$")
 
 def member_values(rows: list[dict], name: str, members: int) -> list[list[tuple]]:
     """Each member's (step, value) pairs of one logged name ("wasserstein": d_real - d_fake)."""
-    out = []
-    for k in range(members):
-        def value(r):
-            if name == "wasserstein":
-                return number(r[f"d_real.m{k}"]) - number(r[f"d_fake.m{k}"])
-            return number(r[f"{name}.m{k}"])
-        keys = ("d_real", "d_fake") if name == "wasserstein" else (name,)
-        out.append([(r["step"], value(r)) for r in rows
-                    if all(f"{key}.m{k}" in r for key in keys)])
-    return out
+    keys = ("d_real", "d_fake") if name == "wasserstein" else (name,)
+
+    def value(r, k):
+        if name == "wasserstein":
+            return number(r[f"d_real.m{k}"]) - number(r[f"d_fake.m{k}"])
+        return number(r[f"{name}.m{k}"])
+
+    return [[(r["step"], value(r, k)) for r in rows if all(f"{key}.m{k}" in r for key in keys)]
+            for k in range(members)]
 
 
 def spread_png(rows: list[dict], members: int) -> bytes | None:
