@@ -61,6 +61,9 @@ def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str
         speed = replace(speed, cudnn_benchmark=False)
         if device.type == "cuda":  # timing-picked algorithms differ from run to run
             notes.append("cudnn-benchmark not used: --deterministic")
+    if speed.channels_last and cfg.train.ensemble > 1:
+        speed = replace(speed, channels_last=False)
+        notes.append("channels-last not used: an ensemble's stacked weights are 5-D")
     return speed, notes
 
 
