@@ -10,7 +10,9 @@ TrainState a `wganlab train` builds: --warmup steps (warm-up and capture), then 
 --repeats timings of --steps steps. Reports ms per step, member-steps per second, the step
 time against N = 1 (target on an H100/H200: 8 members within 2x, 16 within 3x) and peak
 device memory (CUDA). N = 1 is the single-model step itself, not an ensemble of one.
-Writes OUT/ensemble-speed-<device>.json and .md.
+On CUDA it first checks the ensemble's CUDA graph against its eager step (`graph_check`: the
+same members after a few steps, to float rounding; dropout excepted). Writes
+OUT/ensemble-speed-<device>.json and .md.
 """
 
 from __future__ import annotations
@@ -77,6 +79,31 @@ def measure(preset: str, members: int, args, device: torch.device) -> dict:
             "vmap": cfg.speed.ensemble_vmap}
 
 
+def graph_check(preset: str, device: torch.device, members: int = 2, steps: int = 6) -> dict:
+    """The largest relative weight difference between an ensemble trained `steps` steps by
+    the CUDA-graph runner and by the eager runner, from the same seeds and data."""
+    finals = {}
+    for graph in (True, False):
+        cfg = apply_overrides(get_preset(preset), {
+            "train": {"ensemble": members, "batch_size": 64}, "model": {"dropout": 0.0},
+            "speed": {"cuda_graph": graph}, "run": {"device": device.type}})
+        n = 64 * cfg.train.n_critic * 4
+        images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8,
+                               generator=torch.Generator().manual_seed(0)).to(device)
+        state = TrainState.build(apply_overrides(cfg, {"model": {"image_shape": (1, 28, 28)}}),
+                                 device)
+        runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt,
+                             images, state.noise, device)
+        order = member_orders(n, cfg, 0, device)
+        for k in range(steps):
+            runner.step(order, (k % 4) * (1 if cfg.train.shared_step else cfg.train.n_critic))
+        finals[runner.mode] = [p.detach().clone() for p in state.generator.parameters()]
+    a, b = finals.get("cuda-graph"), finals.get("eager")
+    worst = max(float((x - y).norm() / y.norm()) for x, y in zip(a, b)) if a and b else None
+    return {"preset": preset, "members": members, "steps": steps, "modes": sorted(finals),
+            "max_relative_difference": worst}
+
+
 def table(rows: list[dict]) -> str:
     """Markdown: each case against the same preset's N = 1."""
     lines = ["| preset | N | step mode | ms/step | member-steps/s | step time vs N=1 | "
@@ -112,6 +139,10 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     if 1 not in args.members:
         args.members = [1, *args.members]
+    checks = [graph_check(p, device) for p in args.presets] if device.type == "cuda" else []
+    for check in checks:
+        print(f"graph vs eager, {check['preset']} x{check['members']}: modes {check['modes']}, "
+              f"largest relative weight difference {check['max_relative_difference']}")
     rows = [measure(preset, n, args, device) for preset in args.presets for n in args.members]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +151,8 @@ def main(argv=None) -> int:
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
             else "cpu"}
     name = f"ensemble-speed-{device.type}" + ("-loop" if args.loop else "")
-    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=2))
+    (out / f"{name}.json").write_text(json.dumps({"meta": meta, "cases": rows,
+                                                         "graph_checks": checks}, indent=2))
     text = table(rows)
     (out / f"{name}.md").write_text(text + "\n")
     print(text)
