@@ -93,3 +93,14 @@ def test_one_run_directory_holds_every_member_and_the_report_shows_them(run):
     page = (run / "report.html").read_text()
     assert 'id="members"' in page and page.count('alt="member ') == 2
     assert "Spread of the curves" in page
+
+
+def test_evaluation_during_training_scores_every_member(tmp_path, stub_evaluator):
+    out = tmp_path / "run"
+    assert main(train_argv("fast", out, 2, "--ensemble", "2", "--eval-every", "2",
+                           "--eval-n", "24")) == 0
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    row = [r for r in rows if r.get("eval")][-1]
+    assert row["fid.m0"] != row["fid.m1"]
+    assert row["fid"] == pytest.approx((row["fid.m0"] + row["fid.m1"]) / 2)
+    assert row["fid_std"] > 0

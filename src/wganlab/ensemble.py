@@ -61,6 +61,9 @@ class Ensemble(nn.Module):
             self.register_buffer(name.replace(".", SEP), torch.stack(values))
             self._names.append(name)
         self._shapes: dict = {}
+        for name in ("z_dim", "image_shape"):  # what samplers ask a network
+            if hasattr(base, name):
+                setattr(self, name, getattr(base, name))
 
     def train(self, mode: bool = True):
         """Training or inference mode for the members' own network too."""

@@ -13,6 +13,7 @@ from ..base import checkpoint
 from ..base.files import atomic_write
 from ..base.images import grid_png, make_grid, to_uint8
 from ..config import Config
+from ..data import sample_z
 from ..models import eval_mode
 from ..reporting.plots import redraw
 from .state import N_FIXED, TrainState
@@ -46,6 +47,18 @@ class SampleGrids:
         if self.tensorboard is not None:
             self.tensorboard.add_image(make_grid(images), state.step)
         atomic_write(self.out / "samples" / f"epoch-{epoch:03d}.png", lambda f: f.write(png))
+
+
+@torch.no_grad()
+def member_samples(ensemble, n: int, z_dist: str, members: int, device) -> list[torch.Tensor]:
+    """Each member's n uint8 images from the z that generate.sample(seed=0) draws for one
+    model (the same z for every member), in inference mode."""
+    rng = torch.Generator(device=device).manual_seed(0)
+    z = sample_z(n, ensemble.z_dim, z_dist, generator=rng, device=device)
+    with eval_mode(ensemble):
+        images = torch.cat([ensemble(chunk.repeat(members, 1)).unflatten(0, (members, -1))
+                            for chunk in z.split(500)], dim=1)
+    return [to_uint8(x) for x in images]
 
 
 class Checkpoints:
@@ -123,16 +136,28 @@ class Evaluation:
         """Evaluate now; returns the seconds it took."""
         from ..generate import sample
         from ..metrics.compare import fid_plot
-        from ..metrics.evaluate import evaluate_images
+        from ..metrics.evaluate import evaluate_images, summarise_members
 
         began, r = time.time(), self.cfg.run
         # The EMA generator when the run keeps one; sample() puts its mode back.
-        fake = sample(state.sampler, r.eval_n, seed=0, z_dist=self.cfg.train.z_dist,
-                      device=self.device)
-        record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device)
+        members = self.cfg.train.ensemble
+        if members > 1:  # each member on the z a single run's evaluation draws
+            fakes = member_samples(state.sampler, r.eval_n, self.cfg.train.z_dist, members,
+                                   self.device)
+            each = [evaluate_images(f, r.dataset, "test", r.data_dir, seed=0,
+                                    device=self.device) for f in fakes]
+            record = summarise_members(each)
+            per_member = {f"{k}.m{i}": e[k] for i, e in enumerate(each) for k in ("fid",)}
+            per_member.update({f"{k}_std": record[f"{k}_std"] for k in ("fid", "kid_mean")})
+        else:
+            fake = sample(state.sampler, r.eval_n, seed=0, z_dist=self.cfg.train.z_dist,
+                          device=self.device)
+            record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0,
+                                     device=self.device)
+            per_member = {}
         row = {"step": state.step, "epoch": state.step // per_epoch + 1,
                "time": round(training_seconds, 4), "eval": True,
-               **{k: record[k] for k in self.KEYS}}
+               **{k: record[k] for k in self.KEYS}, **per_member}
         self.log.write(row)
         self.rows.append(row)
         for watcher in self.watchers:
