@@ -84,3 +84,13 @@ def test_resumed_ensemble_is_the_straight_one_and_still_the_single_runs(preset, 
     assert same(straight["member_noise"], resumed["member_noise"])
     assert same(straight["member_dropout"], resumed["member_dropout"])
 
+
+
+@pytest.mark.parametrize("preset, extra", [
+    ("dcgan", ()), ("wgan", ()), ("sngan", ("--no-ensemble-vmap",)),
+    ("fast", ("--feature-matching", "--minibatch-discrimination", "--penalty", "r1"))])
+def test_every_recipe_trains_as_an_ensemble(preset, extra, tmp_path):
+    ens = ensemble(tmp_path / "ens", preset, 1, *extra)
+    first, second = (member_state(ens["generator"], k, 2) for k in range(2))
+    assert all(torch.isfinite(v).all() for v in first.values() if v.is_floating_point())
+    assert not torch.equal(first["project.0.weight"], second["project.0.weight"])
