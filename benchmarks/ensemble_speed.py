@@ -143,7 +143,11 @@ def main(argv=None) -> int:
     for check in checks:
         print(f"graph vs eager, {check['preset']} x{check['members']}: modes {check['modes']}, "
               f"largest relative weight difference {check['max_relative_difference']}")
-    rows = [measure(preset, n, args, device) for preset in args.presets for n in args.members]
+    rows = []
+    for preset in args.presets:
+        for n in args.members:
+            rows.append(measure(preset, n, args, device))
+            print(f"{preset} N={n}: {rows[-1]['ms_per_step']:.1f} ms/step", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(),
