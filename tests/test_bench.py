@@ -159,3 +159,24 @@ def test_gpu_check_has_data_for_every_recipe():
         cfg, _, _, images = gpu_check.build(recipe, 128, torch.device("cpu"), 8, small=True)
         per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
         assert len(images) >= 128 * per_step * 8, recipe
+
+
+@pytest.mark.slow  # about a minute on 2 busy cores: three processes' start-up and tiny runs
+def test_gpu_session_quick_form_runs_every_default_part(tmp_path):
+    """benchmarks/gpu_session.sh --quick: the ensemble-speed and quality parts on the CPU."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_session.sh"
+    done = subprocess.run(["bash", str(script), str(tmp_path), "--quick"], text=True,
+                          capture_output=True, timeout=600,
+                          env={**os.environ, "PYTHON": sys.executable})
+    assert done.returncode == 0, done.stdout + done.stderr
+    speed = json.loads((tmp_path / "ensemble-speed-cpu.json").read_text())["cases"]
+    assert [(c["preset"], c["members"]) for c in speed] == [("fast", 1), ("fast", 2)]
+    assert all(c["ms_per_step"] > 0 for c in speed)
+    quality = json.loads((tmp_path / "quality.jsonl").read_text().splitlines()[-1])
+    assert quality["ensemble"] == 2 and len(quality["member_fids"]) == 2

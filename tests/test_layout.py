@@ -104,8 +104,8 @@ def test_measuring_and_generating_never_import_training():
 LAYERS = [
     {"errors", "version", "base"},  # plain helpers: files, checkpoints, devices, pixels
     # the config and its checks (which size the networks), data and the maths
-    {"config", "validation", "data", "models", "losses", "augment", "conditioning", "distances",
-     "summary", "runfiles", "runfolder"},  # with the run files' readers, which check configs
+    {"config", "validation", "data", "models", "ensemble", "losses", "augment", "conditioning",
+     "distances", "summary", "runfiles", "runfolder"},  # with the run files' readers
     {"generate", "hub"},  # a trained generator in and out
     {"metrics"},  # features and numbers
     {"reporting"},  # figures and report.html from a run directory

@@ -95,7 +95,7 @@ def synthetic_evaluator(tmp_path, monkeypatch):
 def test_sweep_end_to_end_on_synthetic_data(tmp_path, synthetic_evaluator, capsys):
     out = tmp_path / "sweep"
     argv = ["sweep", "--presets", "wgan-gp,dcgan", "--seeds", "2", "--minutes", "0.02",
-            "--eval-samples", "64", "--out", str(out), *TINY]
+            "--eval-samples", "64", "--out", str(out), "--separate-seeds", *TINY]
     assert main(argv) == 0
     result = json.loads((out / "sweep.json").read_text())
     timed, stepped = result["runs"]["equal_time"], result["runs"]["equal_steps"]
@@ -201,3 +201,27 @@ def test_an_interrupted_run_stops_the_sweep_with_its_exit_code(tmp_path, monkeyp
     sweep = S.Sweep(["dcgan"], [1, 2], 0.5, tmp_path, {})
     assert S.run_sweep(sweep, lambda run: {}) == 130
     assert len(fake.calls) == 1 and not (tmp_path / "sweep.json").exists()
+
+
+def test_sweep_trains_a_presets_seeds_as_one_ensemble_where_it_can(tmp_path,
+                                                                    synthetic_evaluator):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--presets", "wgan-gp,sngan", "--seeds", "2", "--minutes", "0.02",
+            "--eval-samples", "64", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    result = json.loads((out / "sweep.json").read_text())
+    timed = result["runs"]["equal_time"]
+    assert [(r["preset"], r["seed"]) for r in timed] == [
+        ("wgan-gp", 1), ("wgan-gp", 2), ("sngan", 1), ("sngan", 2)]
+    ensemble = [r for r in timed if r["preset"] == "wgan-gp"]
+    assert {r["run"] for r in ensemble} == {str(out / "wgan-gp" / "seeds-1-2")}
+    assert json.loads((out / "wgan-gp" / "seeds-1-2" / "config.json").read_text()
+                      )["train"]["minutes"] == pytest.approx(0.04)  # 2 seeds x 0.02 min
+    evaluation = json.loads((out / "wgan-gp" / "seeds-1-2" / "eval.json").read_text())
+    assert [r["fid"] for r in ensemble] == [m["fid"] for m in evaluation["members"]]
+    assert all(r["run"].endswith(f"seed-{r['seed']}") for r in timed if r["preset"] == "sngan")
+    table = (out / "sweep.md").read_text()
+    assert "Trained as one ensemble of 2 seeds" in table and ": wgan-gp." in table
+    assert "sngan (spectral norm has no torch.vmap rule)" in table
+    stepped = result["runs"]["equal_steps"]
+    assert all(r["steps"] == result["equal_steps"] for r in stepped)

@@ -41,15 +41,18 @@ def evaluate_images(images, dataset: str = "fashion-mnist", split: str = "test",
 
 def evaluate_run(run: str | Path, n: int = 10_000, seed: int = 0, bootstrap: int = 0,
                  checkpoint: str | Path | None = None,
-                 device: str | torch.device = "cpu") -> dict:
-    """Sample a run's generator, evaluate the samples, write RUN/eval.json and return it."""
+                 device: str | torch.device = "cpu", member: int | None = None) -> dict:
+    """Sample a run's generator, evaluate the samples, write RUN/eval.json and return it.
+    Of an ensemble run: member `member`, or every member and their mean +- std (None)."""
+    from .generate import ensemble_size
     from .metrics.evaluate import evaluate_run as _evaluate_run
 
-    cfg = load_generator(run, checkpoint=checkpoint).config
+    first = 0 if member is None and ensemble_size(run, checkpoint) > 1 else member
+    cfg = load_generator(run, checkpoint=checkpoint, member=first).config
     if cfg.run.dataset == "user":
         raise ConfigError(f"{run}: trained on images given from Python, so there is no "
                           "reference set; use evaluate_images(sample(...), dataset=...)")
-    return _evaluate_run(run, checkpoint, n, seed, bootstrap, device)
+    return _evaluate_run(run, checkpoint, n, seed, bootstrap, device, member=member)
 
 
 def train(cfg: Config, data=None, resume: bool | str = False) -> TrainResult:
@@ -80,14 +83,15 @@ def train(cfg: Config, data=None, resume: bool | str = False) -> TrainResult:
     return _train(apply_overrides(cfg, {"run": {"dataset": NAME}}), resume, data=images)
 
 
-def export(source: str | Path, out: str | Path) -> Path:
+def export(source: str | Path, out: str | Path, member: int | None = None) -> Path:
     """Export a generator: a folder (weights, config.json, model card) or, for a path ending
-    in .safetensors, that one file. load_generator reads either back."""
+    in .safetensors, that one file. load_generator reads either back. member: which model
+    of an ensemble run."""
     if Path(out).suffix == ".safetensors":
         from .generate import export as _export_file
 
-        return _export_file(source, out)
+        return _export_file(source, out, member=member)
     from .hub import export_folder
 
-    return export_folder(source, out)
+    return export_folder(source, out, member=member)
 

@@ -104,6 +104,11 @@ class TrainConfig:
         False, "mirror real images left-right at random (data-set augmentation); wrong for "
         "digits and letters (MNIST), and with --preset seed it breaks the tutorial's recipe")
     seed: int = opt(1, "random seed for weights, data order and z")
+    ensemble: int = opt(
+        1, "train N independent models (members) in one step, member k seeded seed + k; "
+        "each member equals its own single run")
+    seeds: tuple[int, ...] | None = opt(
+        None, "the members' seeds, one per member (instead of seed, seed + 1, ...)")
 
 
 @dataclass
@@ -151,6 +156,9 @@ class SpeedConfig:
                "wgan-gp)")
     bf16: bool = opt(False, "bf16 autocast of the forward passes and losses; backward passes "
                             "and the penalty's gradient norm stay fp32 (H200: about equal)")
+    ensemble_vmap: bool = opt(
+        True, "run an ensemble's members as one batched network (torch.vmap: grouped "
+              "kernels); --no-ensemble-vmap runs them one after another (same maths)")
 
 
 @dataclass

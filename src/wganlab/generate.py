@@ -16,6 +16,7 @@ from .base.weights_check import check_dtypes
 from .conditioning import asked_classes, class_index, class_mix, class_names
 from .config import Config, validate
 from .data import sample_z
+from .ensemble import member_config, member_state
 from .errors import CheckpointError, ConfigError
 from .models import Generator, build_generator, eval_mode
 from .version import __version__
@@ -77,7 +78,8 @@ HUB_PREFIX = "hf://"
 
 
 def load_generator(source: str | Path, device: str | torch.device = "cpu",
-                   weights: str = "ema", checkpoint: str | Path | None = None) -> Generator:
+                   weights: str = "ema", checkpoint: str | Path | None = None,
+                   member: int | None = None) -> Generator:
     """A trained generator in eval mode, from any of the places wganlab keeps one.
 
     source: a run directory (its newest valid checkpoint), a checkpoint file (.pt), an export
@@ -90,13 +92,32 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu",
     averaged generator where the checkpoint has one (a run trained with --ema-decay > 0) and
     falls back to the raw weights where it has none (provenance["weights"] says which);
     weights="raw" always takes the raw ones. An export holds the one set it was exported with.
+
+    member: which member of an ensemble run (--ensemble N) to load, 0 to N-1: its own network
+    and a config as of its single run (required for an ensemble; 0 or None otherwise).
     """
-    generator, cfg, info = _load(source, checkpoint, device, weights)
+    generator, cfg, info = _load(source, checkpoint, device, weights, member)
     generator.config, generator.provenance = cfg, info
     return generator
 
 
-def _load(source, checkpoint_path, device, weights) -> tuple[Generator, Config, dict]:
+def ensemble_size(source: str | Path, checkpoint_path=None) -> int:
+    """How many members the run (or checkpoint) holds: --ensemble N, or 1 (exports too)."""
+    path = Path(checkpoint_path or source)
+    try:
+        if path.is_dir() and (path / "config.json").is_file():
+            saved = json.loads((path / "config.json").read_text())
+        elif path.suffix == ".pt":
+            saved = checkpoint.load(path).get("config") or {}
+        else:
+            return 1
+        return int(saved.get("train", {}).get("ensemble", 1))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 1  # the loader names what is wrong with it
+
+
+def _load(source, checkpoint_path, device, weights, member=None
+          ) -> tuple[Generator, Config, dict]:
     if weights not in WEIGHTS:
         raise ConfigError(f"--weights: must be one of {', '.join(WEIGHTS)}; got {weights!r}")
     if checkpoint_path is None and str(source).startswith(HUB_PREFIX):
@@ -105,7 +126,7 @@ def _load(source, checkpoint_path, device, weights) -> tuple[Generator, Config, 
     if source.is_dir() and (source / EXPORT_WEIGHTS).is_file():
         source = source / EXPORT_WEIGHTS
     if source.suffix == ".safetensors":
-        return _load_export(source, device)
+        return _load_export(source, device, member)
     if source.is_dir():
         found = checkpoint.latest_valid(source)
         if found is None:
@@ -120,6 +141,15 @@ def _load(source, checkpoint_path, device, weights) -> tuple[Generator, Config, 
         chosen, info["weights"] = state["generator"], "raw"
         if "ema_decay" not in (state.get("config") or {}).get("train", {}):  # before EMA existed
             info["note"] = f"{source}: a checkpoint from before EMA; using its raw weights"
+    members = cfg.train.ensemble
+    if members > 1 and member is None:
+        raise ConfigError(f"--member: {source} holds an ensemble of {members} models; choose "
+                          f"one with --member 0 to {members - 1}")
+    if member is not None:
+        if members > 1:
+            chosen = member_state(chosen, member, members)
+        member_state({}, member, members)  # the range check, for one model too
+        cfg, info["member"] = member_config(cfg, member), member
     generator = _generator_from(cfg, chosen, source).to(device)
     return generator, cfg, info
 
@@ -144,10 +174,11 @@ def _from_hub(spec: str) -> Path:
 
 
 def export(source: str | Path, out: str | Path, checkpoint_path=None,
-           weights: str = "ema") -> Path:
+           weights: str = "ema", member: int | None = None) -> Path:
     """Write the generator's weights (EMA by default, with running statistics) and config
-    as safetensors."""
-    return save_export(load_generator(source, weights=weights, checkpoint=checkpoint_path), out)
+    as safetensors (of an ensemble, member `member`'s, with its single-run config)."""
+    return save_export(load_generator(source, weights=weights, checkpoint=checkpoint_path,
+                                      member=member), out)
 
 
 def save_export(generator: Generator, out: str | Path) -> Path:
@@ -161,7 +192,7 @@ def save_export(generator: Generator, out: str | Path) -> Path:
     return atomic_write(out, lambda f: f.write(data))
 
 
-def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
+def _load_export(path: Path, device, member=None) -> tuple[Generator, Config, dict]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
@@ -173,6 +204,8 @@ def _load_export(path: Path, device) -> tuple[Generator, Config, dict]:
     if meta.get("format") != "wganlab-generator" or "config" not in meta:
         raise CheckpointError(f"{path}: not a wganlab generator export (no config metadata)")
     cfg = _config_from(meta["config"], path)
+    if member not in (None, 0):  # an export holds one model (an ensemble's one member)
+        member_state({}, member, 1)
     generator = _generator_from(cfg, weights, path).to(device)
     step = meta.get("step")
     return generator, cfg, {"checkpoint": str(path), "weights": meta.get("weights", "raw"),

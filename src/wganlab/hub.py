@@ -22,10 +22,11 @@ CARD_FILE = "README.md"
 
 
 def export_folder(source: str | Path, out: str | Path, checkpoint_path=None,
-                  weights: str = "ema") -> Path:
+                  weights: str = "ema", member: int | None = None) -> Path:
     """Write an export folder for a run's generator (newest valid checkpoint by default).
 
-    The card quotes RUN/eval.json (from `wganlab evaluate`) when the run has one.
+    The card quotes RUN/eval.json (from `wganlab evaluate`) when the run has one. Of an
+    ensemble run, `member` picks the model (its single-run config goes with it).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -34,7 +35,8 @@ def export_folder(source: str | Path, out: str | Path, checkpoint_path=None,
         # Its README.md and config.json would be replaced: a user's own files, perhaps.
         raise CheckpointError(f"--out {out}: a folder that holds other files and no earlier "
                               f"export ({EXPORT_WEIGHTS}); give a new or empty folder")
-    generator = load_generator(source, weights=weights, checkpoint=checkpoint_path)
+    generator = load_generator(source, weights=weights, checkpoint=checkpoint_path,
+                               member=member)
     cfg, info = generator.config, generator.provenance
     weights = save_export(generator, out / EXPORT_WEIGHTS)
     write_json(out / CONFIG_FILE, cfg.to_dict())

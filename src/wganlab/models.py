@@ -101,6 +101,21 @@ def eval_mode(module: nn.Module, enabled: bool = True):
         module.train(was_training)
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout, or, while `mask` holds a tensor, x * mask: an ensemble (ensemble.py) hands
+    each member the masks drawn from that member's own generator."""
+
+    def __init__(self, p: float):
+        super().__init__(p)
+        self.register_buffer("mask", None, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout of x (the given mask's, in training mode, when one is set)."""
+        if self.mask is not None and self.training:
+            return x * self.mask
+        return super().forward(x)
+
+
 class Generator(nn.Module):
     """z -> dense -> reshape -> transposed convolutions -> tanh image in [-1, 1].
 
@@ -198,7 +213,7 @@ class Critic(nn.Module):
             layers += [sn(down),
                        _critic_norm(norm, nf * 2, bn_momentum, bn_eps), nn.LeakyReLU(slope)]
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             nf *= 2  # state size: nf x (H/2 the previous) x (W/2 the previous)
         self.features = nn.Sequential(*layers)
         final = (height // factor, width // factor)

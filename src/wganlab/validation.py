@@ -22,6 +22,7 @@ MAX_IMAGE_SIDE = 1024
 MAX_PARAMETERS = 200_000_000  # per network: 800 MB of fp32 weights before optimizer state
 MAX_ACTIVATIONS = 2 ** 27  # floats of the largest layer output, per image (512 MB)
 MAX_SEED = 2 ** 62  # the run also seeds with seed + 1 and seed + 2
+MAX_MEMBERS = 4096  # --ensemble; what fits in memory is checked when the run starts
 DEVICE_TYPES = ("auto", "cpu", "cuda", "mps")
 MAX_CLASSES = 10_000  # a class embedding per class: more is a mistaken label column
 
@@ -153,6 +154,7 @@ def _check_train(t: TrainConfig) -> None:
     _in_range(t, "gp_weight", 0.0, 1e4)
     _need(t.clip is None or 0 < t.clip <= 10, "clip", f"must be in (0, 10]; got {t.clip}")
     _in_range(t, "seed", 0, MAX_SEED)
+    _check_ensemble(t)
     _need(not (t.shared_step and t.n_critic != 1), "n_critic",
           "the shared (tutorial) step needs n_critic 1")
     _check_augment(t)
@@ -172,6 +174,24 @@ def _check_augment(t: TrainConfig) -> None:
           f"must be a probability in [0, 1] or auto; got {p!r}")
     _need(p != "auto" or bool(policies), "augment_p",
           "auto adapts the probability of --augment's policies: give --augment too")
+
+
+def _check_ensemble(t: TrainConfig) -> None:
+    _need(isinstance(t.ensemble, int) and 1 <= t.ensemble <= MAX_MEMBERS, "ensemble",
+          f"must be a number of members in [1, {MAX_MEMBERS}]; got {t.ensemble!r}")
+    if t.seeds is not None:
+        _need(t.ensemble > 1, "seeds", "are the seeds of an ensemble's members; for one "
+                                       "model give --seed")
+        _need(len(t.seeds) == t.ensemble, "seeds",
+              f"needs one seed per member: {t.ensemble} for --ensemble {t.ensemble}; got "
+              f"{len(t.seeds)}")
+        _need(all(0 <= s <= MAX_SEED for s in t.seeds), "seeds",
+              f"each must be in [0, {MAX_SEED:g}]; got {t.seeds}")
+        _need(len(set(t.seeds)) == len(t.seeds), "seeds",
+              f"members with one seed are one model twice; got {t.seeds}")
+    else:
+        _need(t.seed + t.ensemble - 1 <= MAX_SEED, "seed",
+              f"seed + ensemble - 1 must be at most {MAX_SEED:g}")
 
 
 def _check_run(r: RunConfig) -> None:
@@ -214,3 +234,14 @@ def check_config(cfg: Config) -> None:
     _need(not (cfg.model.conditional == "acgan" and cfg.train.feature_matching),
           "feature_matching", "the generator's loss is the critic's features there, which "
                               "leave AC-GAN's classifier out: use --conditional projection")
+    _need(not (cfg.train.ensemble > 1 and cfg.model.spectral_norm and cfg.speed.ensemble_vmap),
+          "ensemble", "spectral norm's power iteration has no torch.vmap rule yet; add "
+                      "--no-ensemble-vmap to run the members one after another")
+    from .augment import parse_policies
+
+    for flag, used in (("conditional", cfg.model.conditional != "none"),
+                       ("augment", bool(parse_policies(cfg.train.augment))),
+                       ("xflip", cfg.train.xflip),
+                       ("max_images", cfg.run.max_images is not None)):
+        _need(not (cfg.train.ensemble > 1 and used), flag,
+              "not yet with --ensemble: train the members as separate runs")

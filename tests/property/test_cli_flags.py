@@ -76,6 +76,8 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     "seed": number(0, 2 ** 62, True),
     "adam_eps": number(0, 1, low_open=True), "shuffle_buffer": optional(number(1, 1e9, True)),
     "ema_decay": number(0, 1, high_open=True),
+    "ensemble": number(1, 4096, True),
+    "seeds": lambda v: v is None,  # with one model (the default) --seeds is refused
     "dataset": dataset, "data_dir": optional(path_text), "out": path_text, "device": device,
     "log_every": number(1, 1e9, True), "keep_last": number(1, 10_000, True),
     "checkpoint_every": optional(number(1, 1e9, True)),

@@ -5,9 +5,16 @@ generator steps any run reached, S, then defines equal steps: each run that went
 trained again from scratch with --steps S (same seed, so the same run up to S) and evaluated
 there. The table gives mean +- std over seeds of FID, KID and class coverage in both settings.
 
+Ensembles: where the networks allow (ensemble.py; not spectral norm under torch.vmap), a
+preset's seeds train as one ensemble (--ensemble N --seeds ...), member k being exactly the
+run of seed k, for N x minutes of wall time: the time the seeds would take one by one, so
+every preset still gets the same wall time in all. Its members are then compared as the
+separate seeds' runs are. The table says which presets trained so (--separate-seeds: none).
+
 Layout: OUT/<preset>/seed-<n> (equal time), OUT/<preset>/seed-<n>-steps-<S> (equal steps),
-each with sweep_result.json, so a sweep run again reuses the runs it finished; OUT/sweep.json,
-OUT/sweep.md and OUT/sweep.png hold the comparison.
+or OUT/<preset>/seeds-<n1>-<n2>... for an ensemble, each with sweep_result.json, so a sweep
+run again reuses the runs it finished; OUT/sweep.json, OUT/sweep.md and OUT/sweep.png hold
+the comparison.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ class Sweep:
     equal_steps: bool = True
     eval_samples: int = 5000
     eval_seed: int = 0
+    ensembles: bool = False  # each preset's seeds as one ensemble where possible (the CLI's)
 
 
 def run_config(sweep: Sweep, preset: str, seed: int, steps: int | None) -> C.Config:
@@ -49,6 +57,38 @@ def run_config(sweep: Sweep, preset: str, seed: int, steps: int | None) -> C.Con
     name = f"seed-{seed}" + (f"-steps-{steps}" if steps else "")
     cfg.run.out = str(sweep.out / preset / name)
     return C.validate(cfg)
+
+
+def why_separate(sweep: Sweep, preset: str) -> str | None:
+    """Why `preset`'s seeds train one by one (None: as one ensemble)."""
+    cfg = C.apply_overrides(C.get_preset(preset), sweep.overrides)
+    if not sweep.ensembles:
+        return "--separate-seeds"
+    if len(sweep.seeds) < 2:
+        return "one seed"
+    if cfg.model.spectral_norm and cfg.speed.ensemble_vmap:
+        return "spectral norm has no torch.vmap rule"
+    return None
+
+
+def ensemble_config(sweep: Sweep, preset: str, steps: int | None) -> C.Config:
+    """The config of `preset`'s seeds as one ensemble, for seeds x minutes or `steps`."""
+    cfg = run_config(sweep, preset, sweep.seeds[0], steps)
+    cfg.train.ensemble, cfg.train.seeds = len(sweep.seeds), tuple(sweep.seeds)
+    if not steps:
+        cfg.train.minutes = sweep.minutes * len(sweep.seeds)
+    name = "seeds-" + "-".join(map(str, sweep.seeds)) + (f"-steps-{steps}" if steps else "")
+    cfg.run.out = str(sweep.out / preset / name)
+    return C.validate(cfg)
+
+
+def members(record: dict | int, seeds: list[int]) -> list[dict] | int:
+    """An ensemble run's record as one record per member (seed), as separate runs give."""
+    if isinstance(record, int):
+        return record
+    shared = {k: v for k, v in record.items() if k != "members"}
+    return [{**shared, **m, "seed": seed, "ensemble": len(seeds)}
+            for seed, m in zip(seeds, record.get("members", []))]
 
 
 def train_and_evaluate(cfg: C.Config, evaluate: Evaluate) -> dict | int:
@@ -88,18 +128,34 @@ def run_sweep(sweep: Sweep, evaluate: Evaluate | None = None) -> int:
     if evaluate is None:
         evaluate = make_evaluate(sweep)
     equal_time = []
+    separate = {p: why_separate(sweep, p) for p in sweep.presets}
+    for preset in [p for p in sweep.presets if separate[p] is None]:
+        records = members(train_and_evaluate(ensemble_config(sweep, preset, None), evaluate),
+                          sweep.seeds)
+        if isinstance(records, int):
+            return records
+        equal_time += records
     # Seeds outer, presets inner: a change in machine load during the sweep then falls on
     # every preset alike instead of on whichever happens to run last.
     for seed in sweep.seeds:
-        for preset in sweep.presets:
+        for preset in [p for p in sweep.presets if separate[p] is not None]:
             record = train_and_evaluate(run_config(sweep, preset, seed, None), evaluate)
             if isinstance(record, int):
                 return record
             equal_time.append(record)
 
     equal_steps, s = [], min(r["steps"] for r in equal_time)
+    retrained = {}  # preset -> its ensemble's members trained again to s steps
     for record in equal_time if sweep.equal_steps else []:
-        if record["steps"] > s:
+        if record["steps"] > s and record.get("ensemble"):
+            if record["preset"] not in retrained:
+                retrained[record["preset"]] = members(train_and_evaluate(
+                    ensemble_config(sweep, record["preset"], s), evaluate), sweep.seeds)
+            found = retrained[record["preset"]]
+            if isinstance(found, int):
+                return found
+            record = found[sweep.seeds.index(record["seed"])]
+        elif record["steps"] > s:
             record = train_and_evaluate(
                 run_config(sweep, record["preset"], record["seed"], s), evaluate)
             if isinstance(record, int):
@@ -108,6 +164,8 @@ def run_sweep(sweep: Sweep, evaluate: Evaluate | None = None) -> int:
 
     summary = summarise(equal_time, equal_steps, sweep.presets)
     table = format_table(summary, sweep.minutes, s if equal_steps else None)
+    together = [p for p in sweep.presets if separate[p] is None]
+    table += "\n\n" + ensemble_note(together, separate, len(sweep.seeds), sweep.minutes)
     write_json(sweep.out / "sweep.json", {
         "presets": sweep.presets, "seeds": sweep.seeds, "minutes": sweep.minutes,
         "equal_steps": s if equal_steps else None, "overrides": sweep.overrides,
@@ -117,6 +175,18 @@ def run_sweep(sweep: Sweep, evaluate: Evaluate | None = None) -> int:
     print(table)
     print(f"Wrote {sweep.out / 'sweep.md'}, sweep.json and sweep.png")
     return 0
+
+
+def ensemble_note(together: list[str], separate: dict, seeds: int, minutes: float) -> str:
+    """The table's line on which presets trained their seeds as one ensemble."""
+    lines = []
+    if together:
+        lines.append(f"Trained as one ensemble of {seeds} seeds ({seeds} x {minutes:g} min of "
+                     f"wall time, member k exactly seed k's run): {', '.join(together)}.")
+    apart = [f"{p} ({why})" for p, why in separate.items() if why is not None]
+    if apart:
+        lines.append(f"Seeds trained one by one ({minutes:g} min each): {', '.join(apart)}.")
+    return "\n".join(lines)
 
 
 # Evaluation, through one function so the sweep does not depend on how it is done.

@@ -90,6 +90,8 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: frozenset = frozense
                 kw.update(type=_number_or_word, metavar="X|auto")
             elif "tuple[str, ...]" in hint:
                 kw.update(type=_names, metavar="A,B,...")
+            elif "tuple[int, ...]" in hint:
+                kw.update(type=int, nargs="+", metavar="N")
             elif "tuple[float, float]" in hint:
                 kw.update(type=_finite, nargs=2, metavar=("B1", "B2"))
             elif "float" in hint:

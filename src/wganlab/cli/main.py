@@ -121,7 +121,8 @@ def cmd_generate(args):
     )
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator = load_generator(args.model or args.run, device, args.weights, args.checkpoint)
+    generator = load_generator(args.model or args.run, device, args.weights, args.checkpoint,
+                               args.member)
     cfg, info = generator.config, generator.provenance
     names = class_names(generator)
     wanted = None if args.klass is None else class_index(names, args.klass, "--class")
@@ -175,11 +176,12 @@ def cmd_export(args):
             raise ConfigError("--push-to-hub: export a folder (--out DIR), not one file")
         from ..generate import export
 
-        print(f"Wrote {export(args.run, args.out, args.checkpoint, args.weights)}")
+        print(f"Wrote {export(args.run, args.out, args.checkpoint, args.weights, args.member)}")
         return 0
     from ..hub import export_folder, push_to_hub
 
-    print(f"Wrote {export_folder(args.run, args.out, args.checkpoint, args.weights)}")
+    folder = export_folder(args.run, args.out, args.checkpoint, args.weights, args.member)
+    print(f"Wrote {folder}")
     if args.push_to_hub:
         address = push_to_hub(args.out, args.push_to_hub, args.private)
         print(f"Pushed; load it with wganlab.load_generator({address!r})")

@@ -49,10 +49,13 @@ def register_evaluate(sub) -> None:
 
 
 def add_weights_flag(p) -> None:
-    """Add --weights: the generator's EMA weights (default) or its raw ones."""
+    """Add --weights (the generator's EMA weights, the default, or its raw ones) and
+    --member (which model of an ensemble run)."""
     p.add_argument("--weights", default="ema", choices=["ema", "raw"],
                    help="the generator's EMA weights (default; the raw ones where a run has "
                         "no EMA) or its raw weights")
+    p.add_argument("--member", type=int, default=None, metavar="K",
+                   help="of an ensemble run (--ensemble N): member K, 0 to N-1")
 
 
 def _device(name: str) -> str:
@@ -79,7 +82,7 @@ def _cmd_evaluate(args) -> int:
         record = evaluate_real(args.real, args.n, args.seed, device=device)
     elif args.run:
         record = evaluate_run(args.run, args.checkpoint, args.n, args.seed, args.bootstrap,
-                              device, args.split, args.weights, args.out)
+                              device, args.split, args.weights, args.out, args.member)
         if record.get("note"):
             print(record["note"], file=sys.stderr)
         where = eval_path(args.run, record["checkpoint"], args.out)
@@ -245,7 +248,8 @@ def cmd_sweep(args) -> int:
     # One data set for all: presets differ in theirs (the tutorial's `seed` is MNIST).
     overrides.setdefault("run", {}).setdefault("dataset", "fashion-mnist")
     sweep = Sweep(_names(args.presets), list(range(1, args.seeds + 1)), args.minutes,
-                  Path(args.out), overrides, not args.no_equal_steps, args.eval_samples)
+                  Path(args.out), overrides, not args.no_equal_steps, args.eval_samples,
+                  ensembles=not args.separate_seeds)
     for preset in sweep.presets:  # every run's config, checked before the first one trains
         run_config(sweep, preset, 1, None)
     return run_sweep(sweep)
@@ -265,8 +269,12 @@ def register_sweep(sub) -> None:
     p.add_argument("--out", default="runs/sweep", help="sweep directory (default runs/sweep)")
     p.add_argument("--eval-samples", type=int, default=5000,
                    help="generated (and test) images per evaluation (default 5000)")
+    p.add_argument("--separate-seeds", action="store_true",
+                   help="train each seed as its own run (default: a preset's seeds as one "
+                        "ensemble where its networks allow, for seeds x minutes)")
     p.add_argument("--no-equal-steps", action="store_true",
                    help="skip the equal-steps comparison (it retrains runs that went further)")
     # Every config flag applies to all runs, but those the sweep sets itself.
-    add_config_flags(p, skip=frozenset({"seed", "minutes", "steps", "epochs", "out"}))
+    add_config_flags(p, skip=frozenset({"seed", "seeds", "ensemble", "minutes", "steps", "epochs",
+                                          "out"}))
     p.set_defaults(func=cmd_sweep)

@@ -110,14 +110,28 @@ def _per_class(labels, names, p_fake, f_real, real_labels, f_fake) -> dict:
 
 def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: int = 0,
                  bootstrap: int = 0, device="cpu", split: str = "test",
-                 weights: str = "ema", out: str | Path | None = None) -> dict:
+                 weights: str = "ema", out: str | Path | None = None,
+                 member: int | None = None) -> dict:
     """Sample a run's generator (its EMA weights where it has them, unless weights="raw"),
-    evaluate it against the test split, and write the record to eval_path(...): `out`, or
-    eval.json of the run the evaluated checkpoint belongs to."""
-    from ..conditioning import asked_classes, class_names
-    from ..generate import load_generator, sample
+    evaluate it against the test split, and write the record to `out`, or beside the run the
+    evaluated checkpoint belongs to (eval_path).
 
-    generator = load_generator(run, device, weights, checkpoint=checkpoint_path)
+    An ensemble run (--ensemble N): `member` K evaluates that model alone (written to
+    RUN/eval.memberK.json); None evaluates every member, each on the same z, and the record
+    holds the members' mean (under the usual names), their standard deviation (NAME_std) and
+    every member's record ("members")."""
+    from ..conditioning import asked_classes, class_names
+    from ..generate import ensemble_size, load_generator, sample
+
+    members = ensemble_size(run, checkpoint_path)
+    if members > 1 and member is None:
+        each = [evaluate_run(run, checkpoint_path, n, seed, bootstrap, device, split, weights,
+                             member=k) for k in range(members)]
+        record = summarise_members(each)
+        _write_eval(run, record["checkpoint"], record, out, "eval.json")
+        return record
+    generator = load_generator(run, device, weights, checkpoint=checkpoint_path,
+                               member=member)
     cfg, info = generator.config, generator.provenance
     # A conditional generator is asked for every class in turn (n / K images each).
     labels = asked_classes(generator, None, n, "cpu")
@@ -129,11 +143,20 @@ def evaluate_run(run: str | Path, checkpoint_path=None, n: int = 10_000, seed: i
                   checkpoint=info["checkpoint"], step=info["step"], weights=info["weights"],
                   **_note(info),
                   train_seconds=_train_seconds(info["checkpoint"]))
-    path = eval_path(run, info["checkpoint"], out)
+    if member is not None:
+        record["member"] = member
+    name = "eval.json" if members == 1 else f"eval.member{member}.json"
+    _write_eval(run, info["checkpoint"], record, out, name)
+    return record
+
+
+def _write_eval(run, checkpoint: str, record: dict, out, name: str) -> None:
+    """The record to `out`, else as `name` beside the run the checkpoint belongs to."""
+    path = eval_path(run, checkpoint, out)
     if path is not None:
+        path = path if out is not None else path.with_name(name)
         atomic_write(path, lambda f: f.write(json.dumps(_plain(record), indent=2).encode()),
                      follow_link=out is not None)
-    return record
 
 
 def _is_run(folder: Path) -> bool:
@@ -161,6 +184,19 @@ def eval_path(run: str | Path, checkpoint_file: str | Path,
     folder = Path(run)
     inside = Path(checkpoint_file).resolve().is_relative_to(folder.resolve())
     return folder / "eval.json" if _is_run(folder) and inside else None
+
+
+def summarise_members(records: list[dict]) -> dict:
+    """One record for an ensemble's members: each metric's mean over the members under its
+    own name and their sample standard deviation as NAME_std; the members' records kept."""
+    out = {k: v for k, v in records[0].items() if k != "member"}
+    for key, _ in COLUMNS:
+        values = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+        if len(values) == len(records):
+            out[key] = float(np.mean(values))
+            out[f"{key}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    out["members"] = [_plain(r) for r in records]
+    return out
 
 
 def _note(info: dict) -> dict:
@@ -204,12 +240,19 @@ COLUMNS = [("fid", "FID"), ("kid_mean", "KID"), ("precision", "prec"), ("recall"
 
 
 def format_table(records: list[dict]) -> str:
-    """A plain-text table, one row per record, then the provenance each shares."""
+    """A plain-text table, one row per record (an ensemble's: one per member, then the mean
+    and the standard deviation), then the provenance each shares."""
     head = f"{'run':<28}{'step':>8}" + "".join(f"{h:>11}" for _, h in COLUMNS)
     lines = [head, "-" * len(head)]
     for r in records:
-        cells = "".join(f"{_fmt(r.get(k)):>11}" for k, _ in COLUMNS)
-        lines.append(f"{str(r.get('run', ''))[-28:]:<28}{_fmt(r.get('step')):>8}{cells}")
+        rows = [(f"member {m['member']}", m) for m in r.get("members", [])] or [(r.get("run"), r)]
+        if "members" in r:
+            rows += [("mean", r), ("+- std", {k[:-4]: v for k, v in r.items()
+                                              if k.endswith("_std")})]
+        for label, row in rows:
+            cells = "".join(f"{_fmt(row.get(k)):>11}" for k, _ in COLUMNS)
+            step = row.get("step", r.get("step")) if label != "+- std" else None
+            lines.append(f"{str(label or '')[-28:]:<28}{_fmt(step):>8}{cells}")
     r = records[0]
     lines.append(f"n_real={r['n_real']} n_fake={r['n_fake']} reference={r['reference']} "
                  f"evaluator={r['evaluator']} sha256={str(r['evaluator_sha256'])[:12]} "

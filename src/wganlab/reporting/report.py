@@ -76,6 +76,14 @@ def eval_table(result) -> str:
     or a list of records."""
     if isinstance(result, list) and all(isinstance(r, dict) for r in result):
         return table(result)
+    if isinstance(result, dict) and isinstance(result.get("members"), list):
+        # An ensemble's evaluation: a row per member, then the mean and the spread.
+        columns = [k for k in result if isinstance(result.get(f"{k}_std"), (int, float))]
+        rows = [{"": f"member {m.get('member')}", **{c: m.get(c) for c in columns}}
+                for m in result["members"]]
+        rows += [{"": "mean", **{c: result[c] for c in columns}},
+                 {"": "std", **{c: result[f"{c}_std"] for c in columns}}]
+        return table(rows, ["", *columns])
     if isinstance(result, dict):
         if result and all(isinstance(v, dict) for v in result.values()):
             return table([{"": k, **v} for k, v in result.items()])
@@ -147,6 +155,7 @@ def _summary(cfg: dict, info: dict, train_rows: list[dict]) -> dict:
 def build_report(run_dir: str | Path) -> str:
     """The report of a run directory as one HTML string."""
     from . import figures as figs  # matplotlib: loaded when a report is written
+    from .members import members_section
 
     run_dir = Path(run_dir)
     try:
@@ -192,6 +201,7 @@ def build_report(run_dir: str | Path) -> str:
         + _img(figs.health_png(train_rows, flags, w_bound), "Health curves") + "</section>",
         "<section id=\"evaluation\"><h2>Evaluation</h2>" + eval_html
         + per_class_table(evaluation) + "</section>",
+        members_section(run_dir, cfg, train_rows),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>\n"

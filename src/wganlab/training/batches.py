@@ -7,7 +7,9 @@ its slice, so every rank's stream stays the one-process run's and a checkpoint r
 world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
 them different but identically distributed). With --xflip a flip draw per real image follows,
 and with --augment the step draws its augmentations from the same stream (augmenting.py);
-without them nothing more is drawn.
+without them nothing more is drawn. An ensemble (--ensemble N) has one stream per member,
+each consumed in that order (so member k draws what its single run draws), and each draw is
+the members' draws concatenated, member-major.
 
 Labels (conditional runs only) come from the data, gathered with the images' own indices
 from a label tensor that lives beside the images (on the device when they are), so a CUDA
@@ -47,11 +49,14 @@ class BatchMaker:
     """Makes each step's Batch: `indices(order, first)` on the host side (outside any CUDA
     graph), then `make(indices)` as device work only (inside one)."""
 
-    def __init__(self, cfg: Config, images: torch.Tensor, noise: torch.Generator,
-                 device: torch.device, shard: Shard = Shard(),
-                 augment_p: AugmentP | None = None, labels: torch.Tensor | None = None):
+    def __init__(self, cfg: Config, images: torch.Tensor,
+                 noise: torch.Generator | list[torch.Generator], device: torch.device,
+                 shard: Shard = Shard(), augment_p: AugmentP | None = None,
+                 labels: torch.Tensor | None = None):
         t = cfg.train
-        self.images, self.noise, self.device, self.shard = images, noise, device, shard
+        self.images, self.device, self.shard = images, device, shard
+        self.noises = list(noise) if isinstance(noise, (list, tuple)) else [noise]
+        self.noise = self.noises[0]  # augmentation, flips (refused with an ensemble)
         # The data's labels (N,) int64 beside the images; only a conditional model reads them.
         self.labels = labels if cfg.model.conditional != "none" else None
         if cfg.model.conditional != "none" and labels is None:
@@ -62,13 +67,17 @@ class BatchMaker:
         self.interpolates = losses.PENALTIES[t.penalty][1]
         self.channels_last, self.xflip = cfg.speed.channels_last, t.xflip
         # What the step passes every critic input through (None without --augment).
-        self.augmenter = make_augmenter(cfg, augment_p, noise, device, shard)
+        self.augmenter = make_augmenter(cfg, augment_p, self.noise, device, shard)
 
     def indices(self, order: torch.Tensor, first: int) -> torch.Tensor:
         """This process's image indices for the step from batch `first` of `order`:
-        (updates * local batch,), this rank's slice of each batch."""
+        (updates * local batch,), this rank's slice of each batch. An ensemble's order is
+        (N, n), one per member: (updates * N * batch,), each update's batches member-major."""
         b, k = self.batch_size, self.updates
-        check_batches(order, first, k, b)
+        check_batches(order[0] if order.dim() == 2 else order, first, k, b)
+        if order.dim() == 2:
+            return order[:, first * b:(first + k) * b].unflatten(1, (k, b)).transpose(0, 1
+                                                                                 ).reshape(-1)
         step = order[first * b:(first + k) * b].view(k, b)
         local = self.shard.local(b)
         return step[:, self.shard.rank * local:(self.shard.rank + 1) * local].reshape(-1)
@@ -83,9 +92,8 @@ class BatchMaker:
         for _ in range(self.updates):
             z.append(self._z())
             if self.interpolates:
-                alphas.append(self.shard.take(torch.rand(
-                    self.batch_size, generator=self.noise, device=self.noise.device
-                ).to(self.device)))
+                alphas.append(self._draw(lambda g: self.shard.take(torch.rand(
+                    self.batch_size, generator=g, device=g.device).to(self.device))))
         if not self.shared:
             z.append(self._z())
         if self.xflip:
@@ -106,5 +114,11 @@ class BatchMaker:
         return rows if self.shared else torch.cat([rows, rows[-1:]])
 
     def _z(self) -> torch.Tensor:
-        z = sample_z(self.batch_size, self.z_dim, self.z_dist, self.noise, self.device)
-        return self.shard.take(z)
+        return self._draw(lambda g: self.shard.take(
+            sample_z(self.batch_size, self.z_dim, self.z_dist, g, self.device)))
+
+    def _draw(self, draw) -> torch.Tensor:
+        """draw(stream) from the one noise stream, or each member's, concatenated."""
+        if len(self.noises) == 1:
+            return draw(self.noises[0])
+        return torch.cat([draw(g) for g in self.noises])

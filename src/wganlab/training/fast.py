@@ -47,6 +47,7 @@ from ..base.device import same_device
 from ..config import Config
 from .batches import BatchMaker
 from .kernels import cudnn_benchmark
+from .members import expand, make_check
 from .steps import DeviceCheck, Step
 
 WARMUP_STEPS = 3
@@ -88,10 +89,13 @@ class StaticStep:
         self.cfg, self.device, self.noise = cfg, device, noise
         self.speed = cfg.speed
         self.maker = BatchMaker(cfg, images, noise, device, augment_p=augment_p, labels=labels)
-        self.body = Step(cfg, generator, critic, g_opt, c_opt, DeviceCheck(cfg.run.on_nan),
+        self.body = Step(cfg, generator, critic, g_opt, c_opt, make_check(cfg, DeviceCheck),
                          device.type, self.maker.augmenter)
-        self.idx = torch.zeros(self.maker.updates * cfg.train.batch_size, dtype=torch.long,
-                               device=device)
+        self.idx = torch.zeros(self.maker.updates * cfg.train.batch_size * cfg.train.ensemble,
+                               dtype=torch.long, device=device)
+        # Every generator the step draws from, each registered with the graph: the noise
+        # stream(s), and an ensemble critic's dropout streams (ensemble.py).
+        self.generators = list(self.maker.noises) + list(getattr(critic, "generators", []))
         self.keys: list[str] | None = None
         self.last_real: torch.Tensor | None = None  # in a graph: a buffer each replay refills
         self.last_labels: torch.Tensor | None = None  # its labels (conditional runs), alike
@@ -105,7 +109,8 @@ class StaticStep:
         self.last_real = batch.reals[-1]
         self.last_labels = None if batch.labels is None else batch.labels[-1]
         terms, ok = self.body(batch)
-        terms["nonfinite"] = ~ok
+        terms = expand(terms) if self.body.members > 1 else terms
+        terms["nonfinite"] = ~ok.all()
         if self.keys is None:
             self.keys = list(terms)
         return torch.stack([terms[k].float() for k in self.keys])
@@ -166,7 +171,8 @@ class GraphStep:
 
     def _capture(self) -> None:
         graph = torch.cuda.CUDAGraph()
-        graph.register_generator_state(self.static.noise)
+        for generator in self.static.generators:
+            graph.register_generator_state(generator)
         main = torch.cuda.current_stream(self.static.device)
         try:
             with torch.cuda.graph(graph):

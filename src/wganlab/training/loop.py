@@ -20,6 +20,7 @@ from ..base.files import remove_temporaries, write_json
 from ..base.lock import RunLock
 from ..config import Config, apply_overrides, validate
 from ..data import Dataset, load_dataset
+from ..ensemble import check_memory
 from ..errors import ConfigError, NonFiniteError
 from ..metrics import health
 from ..models import check_image_size
@@ -35,7 +36,7 @@ from .progress import Progress
 from .resume import check_same_run, load_initial_weights, resume_point
 from .runner import make_runner
 from .runtime import Clock, StopSignals
-from .schedule import epoch_order, planned_steps, steps_per_epoch
+from .schedule import member_orders, planned_steps, steps_per_epoch
 from .state import N_FIXED, TrainState
 
 __all__ = ["N_FIXED", "TrainResult", "train"]
@@ -149,8 +150,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             # tutorial's shared step, on the batches the epoch order gives.
             epoch, k = divmod(state.step, per_epoch)
             if order_epoch != epoch:
-                order, order_epoch = epoch_order(len(images), t.seed, epoch, device,
-                                                   t.shuffle_buffer), epoch
+                order, order_epoch = member_orders(len(images), cfg, epoch, device), epoch
             try:
                 terms = runner.step(order, k * (1 if t.shared_step else t.n_critic))
             except NonFiniteError as e:
@@ -234,6 +234,11 @@ def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device
         raise ConfigError(f"--batch-size: {t.batch_size} is larger than the data set "
                           f"({len(data.images)} images)")
     distributed.check_batch(t.batch_size, shard)
+    if t.ensemble > 1:
+        if shard.world > 1:
+            raise ConfigError("--ensemble: an ensemble trains on one process; several "
+                              "processes (torchrun) would split its member-major batches")
+        check_memory(cfg, shape, device)
     # The labels go where the images go: a CUDA graph gathers both on the device.
     where = device if data.images.nbytes < 2**32 else data.images.device
     return cfg, data.images.to(where), None if labels is None else labels.to(where)

@@ -14,10 +14,11 @@ from ..base.files import atomic_write
 from ..base.images import grid_png, make_grid, to_uint8
 from ..conditioning import asked_classes
 from ..config import Config
+from ..data import sample_z
 from ..generate import class_grid
 from ..models import eval_mode
 from ..reporting.plots import redraw
-from .state import GRID_CLASSES, GRID_COLUMNS, TrainState
+from .state import GRID_CLASSES, GRID_COLUMNS, N_FIXED, TrainState
 
 
 class SampleGrids:
@@ -39,12 +40,36 @@ class SampleGrids:
             return to_uint8(class_grid(generator, state.fixed_z[:GRID_COLUMNS], rows))
 
     def save(self, state: TrainState, epoch: int) -> None:
-        """Write samples/epoch-NNN.png (and the grid to TensorBoard when on)."""
+        """Write samples/epoch-NNN.png (and the grid to TensorBoard when on). An ensemble's
+        members each get samples/members/epoch-NNN-mK.png; epoch-NNN.png is member 0's."""
         images = self.images(state)
+        # An ensemble's grid holds its members' N_FIXED images one after another (ensembles
+        # are unconditional; a conditional grid is one class-row grid).
+        members = images.unflatten(0, (-1, N_FIXED)) if state.fixed_labels is None \
+            else images[None]
+        if len(members) > 1:
+            (self.out / "samples" / "members").mkdir(exist_ok=True)
+            for k, grid in enumerate(members):
+                data = grid_png(grid)
+                atomic_write(self.out / "samples" / "members" / f"epoch-{epoch:03d}-m{k}.png",
+                             lambda f, d=data: f.write(d))
+        images = members[0]
         png = grid_png(images)
         if self.tensorboard is not None:
             self.tensorboard.add_image(make_grid(images), state.step)
         atomic_write(self.out / "samples" / f"epoch-{epoch:03d}.png", lambda f: f.write(png))
+
+
+@torch.no_grad()
+def member_samples(ensemble, n: int, z_dist: str, members: int, device) -> list[torch.Tensor]:
+    """Each member's n uint8 images from the z that generate.sample(seed=0) draws for one
+    model (the same z for every member), in inference mode."""
+    rng = torch.Generator(device=device).manual_seed(0)
+    z = sample_z(n, ensemble.z_dim, z_dist, generator=rng, device=device)
+    with eval_mode(ensemble):
+        images = torch.cat([ensemble(chunk.repeat(members, 1)).unflatten(0, (members, -1))
+                            for chunk in z.split(500)], dim=1)
+    return [to_uint8(x) for x in images]
 
 
 class Checkpoints:
@@ -123,19 +148,32 @@ class Evaluation:
         """Evaluate now; returns the seconds it took."""
         from ..generate import sample
         from ..metrics.compare import fid_plot
-        from ..metrics.evaluate import evaluate_images
+        from ..metrics.evaluate import evaluate_images, summarise_members
 
         began, r = time.time(), self.cfg.run
         # The EMA generator when the run keeps one; sample() puts its mode back. A
-        # conditional one is asked for every class in turn.
-        labels = asked_classes(state.sampler, None, r.eval_n, "cpu")
-        fake = sample(state.sampler, r.eval_n, seed=0, z_dist=self.cfg.train.z_dist,
-                      device=self.device, labels=labels)
-        record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0, device=self.device,
-                                 labels=labels, class_names=self.cfg.model.class_names)
+        # conditional one is asked for every class in turn (ensembles are unconditional).
+        members = self.cfg.train.ensemble
+        labels = None
+        if members > 1:  # each member on the z a single run's evaluation draws
+            fakes = member_samples(state.sampler, r.eval_n, self.cfg.train.z_dist, members,
+                                   self.device)
+            each = [evaluate_images(f, r.dataset, "test", r.data_dir, seed=0,
+                                    device=self.device) for f in fakes]
+            record = summarise_members(each)
+            per_member = {f"{k}.m{i}": e[k] for i, e in enumerate(each) for k in ("fid",)}
+            per_member.update({f"{k}_std": record[f"{k}_std"] for k in ("fid", "kid_mean")})
+        else:
+            labels = asked_classes(state.sampler, None, r.eval_n, "cpu")
+            fake = sample(state.sampler, r.eval_n, seed=0, z_dist=self.cfg.train.z_dist,
+                          device=self.device, labels=labels)
+            record = evaluate_images(fake, r.dataset, "test", r.data_dir, seed=0,
+                                     device=self.device, labels=labels,
+                                     class_names=self.cfg.model.class_names)
+            per_member = {}
         row = {"step": state.step, "epoch": state.step // per_epoch + 1,
                "time": round(training_seconds, 4), "eval": True,
-               **{k: record[k] for k in self.KEYS},
+               **{k: record[k] for k in self.KEYS}, **per_member,
                **{k: record.get(k) for k in self.CLASS_KEYS if labels is not None}}
         self.log.write(row)
         self.rows.append(row)

@@ -19,6 +19,7 @@ from ..config import Config, SpeedConfig
 from . import distributed, fast, kernels
 from .batches import BatchMaker
 from .distributed import Shard
+from .members import expand, make_check
 from .steps import HostCheck, Step
 
 __all__ = ["EagerStep", "make_runner"]
@@ -38,7 +39,7 @@ class EagerStep:
                  augment_p=None, labels: torch.Tensor | None = None):
         self.cfg, self.speed, self.reason, self.notes = cfg, cfg.speed, "", []
         self.maker = BatchMaker(cfg, images, noise, device, shard, augment_p, labels)
-        self.body = Step(cfg, generator, critic, g_opt, c_opt, HostCheck(cfg.run.on_nan),
+        self.body = Step(cfg, generator, critic, g_opt, c_opt, make_check(cfg, HostCheck),
                          device.type, self.maker.augmenter)
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
         self.last_labels: torch.Tensor | None = None  # and its labels (conditional runs)
@@ -49,7 +50,8 @@ class EagerStep:
         batch = self.maker.make(self.maker.indices(order, first))
         with kernels.cudnn_benchmark(self.speed.cudnn_benchmark):
             terms, ok = self.body(batch)
-        terms["nonfinite"] = self.flags[bool(ok)]
+        terms = expand(terms) if self.body.members > 1 else terms
+        terms["nonfinite"] = self.flags[bool(ok.all())]
         self.last_real = batch.reals[-1]
         self.last_labels = None if batch.labels is None else batch.labels[-1]
         return terms
@@ -62,6 +64,9 @@ def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str
         speed = replace(speed, cudnn_benchmark=False)
         if device.type == "cuda":  # timing-picked algorithms differ from run to run
             notes.append("cudnn-benchmark not used: --deterministic")
+    if speed.channels_last and cfg.train.ensemble > 1:
+        speed = replace(speed, channels_last=False)
+        notes.append("channels-last not used: an ensemble's stacked weights are 5-D")
     return speed, notes
 
 

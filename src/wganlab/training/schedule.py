@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..config import Config
+from ..ensemble import member_seeds
 from ..errors import ConfigError
 
 
@@ -50,6 +51,16 @@ def epoch_order(n: int, seed: int, epoch: int, device, buffer: int | None = None
     if buffer is None or buffer >= n:
         return torch.randperm(n, generator=g).to(device)
     return buffer_shuffle(n, buffer, g).to(device)
+
+
+def member_orders(n: int, cfg, epoch: int, device) -> torch.Tensor:
+    """The epoch's data order (n,), or an ensemble's (N, n): member k's is that of a single
+    run seeded with member k's seed."""
+    t = cfg.train
+    if t.ensemble == 1:
+        return epoch_order(n, t.seed, epoch, device, t.shuffle_buffer)
+    return torch.stack([epoch_order(n, seed, epoch, device, t.shuffle_buffer)
+                        for seed in member_seeds(t.seed, t.ensemble, t.seeds)])
 
 
 def buffer_shuffle(n: int, buffer: int, generator: torch.Generator) -> torch.Tensor:

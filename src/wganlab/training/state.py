@@ -10,7 +10,8 @@ import torch
 from ..base import checkpoint
 from ..config import Config
 from ..data import sample_z
-from ..errors import CheckpointError, NonFiniteError
+from ..ensemble import build_ensemble, member_seeds
+from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..models import build_models
 from ..version import __version__
 from .augmenting import AugmentP
@@ -30,7 +31,7 @@ class TrainState:
     critic: torch.nn.Module
     g_opt: torch.optim.Optimizer
     c_opt: torch.optim.Optimizer
-    noise: torch.Generator  # z, penalty alphas: the stream a resume must continue
+    noise: torch.Generator | list  # z, penalty alphas: the stream(s) a resume must continue
     fixed_z: torch.Tensor  # the z of the per-epoch sample grid
     step: int = 0  # generator steps done
     skipped: int = 0  # steps skipped for non-finite values (--on-nan skip)
@@ -41,12 +42,19 @@ class TrainState:
     def build(cls, cfg: Config, device: torch.device) -> TrainState:
         """Fresh networks, optimizers and seeded streams for `cfg` on `device`."""
         t = cfg.train
-        generator, critic = build_models(cfg.model, cfg.model.image_shape)
-        generator, critic = generator.to(device), critic.to(device)
-        noise = torch.Generator(device=device).manual_seed(t.seed + 1)
-        fixed_z = sample_z(N_FIXED, cfg.model.z_dim, t.z_dist,
-                           generator=torch.Generator(device=device).manual_seed(t.seed + 2),
-                           device=device)
+        if t.ensemble > 1:  # N members, member k as a single run seeded seeds[k] (one stream each)
+            seeds = member_seeds(t.seed, t.ensemble, t.seeds)
+            generator, critic = build_ensemble(cfg.model, cfg.model.image_shape, seeds, device,
+                                               cfg.speed.ensemble_vmap)
+        else:
+            seeds = [t.seed]
+            generator, critic = build_models(cfg.model, cfg.model.image_shape)
+            generator, critic = generator.to(device), critic.to(device)
+        noises = [torch.Generator(device=device).manual_seed(s + 1) for s in seeds]
+        noise = noises if t.ensemble > 1 else noises[0]
+        fixed_z = torch.cat([sample_z(
+            N_FIXED, cfg.model.z_dim, t.z_dist, device=device,
+            generator=torch.Generator(device=device).manual_seed(s + 2)) for s in seeds])
         state = cls(generator, critic, make_optimizer(cfg, generator.parameters(), t.g_lr),
                     make_optimizer(cfg, critic.parameters(), t.c_lr), noise, fixed_z)
         if t.ema_decay > 0:  # the averaged generator, saved as the checkpoint's "ema" entry
@@ -85,13 +93,29 @@ class TrainState:
         return {"generator": self.generator.state_dict(), "critic": self.critic.state_dict(),
                 "g_optimizer": self.g_opt.state_dict(), "c_optimizer": self.c_opt.state_dict(),
                 "step": self.step, "epoch": self.step // per_epoch, "skipped": self.skipped,
-                "rng": checkpoint.rng_state(self.noise), "fixed_z": self.fixed_z.cpu(),
+                "rng": checkpoint.rng_state(self.streams[0]), "fixed_z": self.fixed_z.cpu(),
                 "elapsed": elapsed, "config": cfg.to_dict(), "version": __version__,
-                **{name: obj.state_dict() for name, obj in self.extras.items()}}
+                **{name: obj.state_dict() for name, obj in self.extras.items()},
+                **self._member_streams()}
+
+    @property
+    def streams(self) -> list[torch.Generator]:
+        """The noise stream of each member (one for a single model)."""
+        return self.noise if isinstance(self.noise, list) else [self.noise]
+
+    def _member_streams(self) -> dict:
+        if not isinstance(self.noise, list):
+            return {}
+        return {"member_noise": [g.get_state() for g in self.noise],
+                "member_dropout": [g.get_state() for g in self.critic.generators]}
 
     def restore(self, state: dict, path: Path | str, device: torch.device) -> None:
         """Load a checkpoint's full state; a checkpoint of other networks is named, not
         half-loaded."""
+        members = state.get("config", {}).get("train", {}).get("ensemble", 1)
+        if members != len(self.streams):
+            raise ConfigError(f"--ensemble: {path} holds {members} member(s); this run has "
+                              f"{len(self.streams)}. Resume with --ensemble {members}")
         try:
             self.generator.load_state_dict(state["generator"])
             self.critic.load_state_dict(state["critic"])
@@ -100,7 +124,12 @@ class TrainState:
             for name, obj in self.extras.items():
                 if name in state:
                     obj.load_state_dict(state[name])
-            checkpoint.set_rng_state(state["rng"], self.noise)
+            checkpoint.set_rng_state(state["rng"], self.streams[0])
+            for g, saved in zip(self.streams[1:], state.get("member_noise", [])[1:]):
+                g.set_state(saved.cpu())
+            for g, saved in zip(getattr(self.critic, "generators", []),
+                                state.get("member_dropout", [])):
+                g.set_state(saved.cpu())
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{path}: does not fit this run's config "
                                   f"({str(e).strip().splitlines()[0][:200]})") from e

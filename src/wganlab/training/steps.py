@@ -71,6 +71,8 @@ class Check:
     """How an update is finished: its gradient norm logged, every term and gradient checked
     for finiteness, then `step_if` (the subclass's) steps the optimizer or not."""
 
+    grad_norm = staticmethod(grad_norm)
+
     def __init__(self, on_nan: str):
         self.skip = on_nan == "skip"
 
@@ -118,7 +120,8 @@ def _state_tensors(optimizer, params) -> list[torch.Tensor]:
 
 
 def step_unless(optimizer, params: list, bad: torch.Tensor | None) -> None:
-    """optimizer.step(), undone on the device where the 0-dim bool `bad` is true."""
+    """optimizer.step(), undone on the device where the 0-dim bool `bad` is true (or, for an
+    ensemble's stacked tensors, bad (N,): member k's rows where bad[k]; see members.py)."""
     if bad is None:
         optimizer.step()
         return
@@ -128,7 +131,17 @@ def step_unless(optimizer, params: list, bad: torch.Tensor | None) -> None:
         for t in list(params) + _state_tensors(optimizer, params):
             # State born in this very step (the first one) goes back to its fresh zeros.
             old = saved.get(id(t))
-            t.copy_(torch.where(bad, torch.zeros_like(t) if old is None else old, t))
+            t.copy_(torch.where(_rows(bad, t), torch.zeros_like(t) if old is None else old, t))
+
+
+def _rows(bad: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """`bad` shaped to pick t's rows: per member for stacked tensors; a 0-dim counter shared
+    by all members goes back only when every member was bad."""
+    if bad.dim() == 0:
+        return bad
+    if t.dim() == 0:
+        return bad.all()
+    return bad.view(-1, *[1] * (t.dim() - 1))
 
 
 def clip_weights(critic: nn.Module, bound: float) -> torch.Tensor:
@@ -159,6 +172,20 @@ class Step:
         self.penalty = losses.PENALTIES[self.t.penalty][0]
         self.bf16, self.device_type = cfg.speed.bf16, device_type
         self.acgan = cfg.model.conditional == "acgan"
+        self.members = cfg.train.ensemble  # stacked independent networks (ensemble.py)
+
+    # An ensemble's batches are member-major (N*b rows); each member minimises its own loss,
+    # so the loss to differentiate is the sum over members of each member's mean, and the
+    # values to log are (N,) vectors (one per member; expanded by members.expand).
+    def each(self, fn, *xs) -> torch.Tensor:
+        """fn on the batch (one network), or the (N,) vector of fn on each member's share."""
+        if self.members == 1:
+            return fn(*xs)
+        return torch.vmap(fn)(*(x.unflatten(0, (self.members, -1)) for x in xs))
+
+    def batch_mean(self, x: torch.Tensor, fn=torch.mean) -> torch.Tensor:
+        """x's mean (or fn) over the batch, per member for an ensemble; detached."""
+        return self.each(fn, x.detach())
 
     def forward_precision(self):
         """bf16 autocast for forward passes and losses (--bf16), nothing otherwise."""
@@ -186,9 +213,9 @@ class Step:
         real, fake = self.seen(real), self.seen(fake)
         (d_real, real_class), (d_fake, fake_class) = self.scores(real, labels), \
             self.scores(fake, labels)
-        loss = self.critic_loss(d_real, d_fake)
-        terms = {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()}
-        if real_class is not None:
+        loss = self.each(self.critic_loss, d_real, d_fake).sum()
+        terms = {"d_real": self.batch_mean(d_real), "d_fake": self.batch_mean(d_fake)}
+        if real_class is not None:  # (AC-GAN: one network, never an ensemble)
             loss = loss + t.acgan_weight * real_class
             terms["c_class_loss"] = real_class.detach()
         if self.penalty is not None:
@@ -196,15 +223,16 @@ class Step:
             scored = critic if labels is None else (lambda x: critic(x, labels))
             with eval_mode(critic, t.gp_eval_mode):
                 penalty, norms = self.penalty(scored, real, fake.detach(), alpha)
-            loss = loss + t.gp_weight * penalty
+            # A mean over all N*b samples: times N, the sum of the members' means.
+            loss = loss + t.gp_weight * penalty * self.members
             # Logged under the penalty's name ("gp", "r1"): the health rules and plots that
             # expect norms near 1 read only the gradient penalty's.
             name = t.penalty
-            terms.update({name: penalty.detach(), f"{name}_norm_mean": norms.mean(),
-                          f"{name}_norm_std": norms.std()})
+            terms.update({name: penalty.detach(), f"{name}_norm_mean": self.batch_mean(norms),
+                          f"{name}_norm_std": self.batch_mean(norms, torch.std)})
             if name == "gp":
-                terms["gp_norm_near_1"] = ((norms - 1).abs() <= 0.1).float().mean()
-        terms["d_loss"] = loss.detach()
+                terms["gp_norm_near_1"] = self.batch_mean(((norms - 1).abs() <= 0.1).float())
+        terms["d_loss"] = loss.detach() / self.members
         terms["_d_fake"], terms["_fake_class"] = d_fake, fake_class
         return loss, terms
 
@@ -216,16 +244,16 @@ class Step:
             with torch.no_grad():
                 _, f_real = _call(self.critic, self.seen(real), labels, return_features=True)
             _, f_fake = _call(self.critic, self.seen(fake), labels, return_features=True)
-            loss = losses.feature_matching(f_real, f_fake)
-            return loss, {"g_loss": loss.detach()}
+            each = self.each(losses.feature_matching, f_real, f_fake)
+            return each.sum(), {"g_loss": each.detach()}
         if d_fake is None:
             d_fake, fake_class = self.scores(self.seen(fake), labels)
-        loss, terms = self.generator_loss(d_fake), {}
+        each, terms = self.each(self.generator_loss, d_fake), {}
         if fake_class is not None:  # g_loss is the whole loss, as d_loss is the critic's
-            loss = loss + self.t.acgan_weight * fake_class
+            each = each + self.t.acgan_weight * fake_class
             terms["g_class_loss"] = fake_class.detach()
-        terms["g_loss"] = loss.detach()
-        return loss, terms
+        terms["g_loss"] = each.detach()
+        return each.sum(), terms
 
     def critic_update(self, real, z, alpha, labels=None) -> tuple[dict, torch.Tensor]:
         """One critic update on real vs G(z), then --clip."""
@@ -268,7 +296,7 @@ class Step:
         self.g_opt.zero_grad(set_to_none=True)
         c_loss.backward(inputs=c_params, retain_graph=True)
         g_loss.backward(inputs=g_params)
-        terms["c_grad_norm"] = grad_norm(c_params)
+        terms["c_grad_norm"] = self.check.grad_norm(c_params)
         ok = self.check(self.g_opt, g_params, terms, "g")
         self.check.step_if(self.c_opt, c_params, ok, terms)
         return terms, ok
@@ -285,7 +313,7 @@ class Step:
             terms, ok = self.critic_update(batch.reals[j], batch.z[j], alphas[j], labels[j])
             c_terms.append(terms)
             oks.append(ok)
-        terms = {k: torch.stack([c[k] for c in c_terms]).mean() for k in c_terms[-1]}
+        terms = {k: torch.stack([c[k] for c in c_terms]).mean(0) for k in c_terms[-1]}
         # Update the generator once.
         g_terms, g_ok = self.generator_update(batch.z[-1], batch.reals[-1], labels[-1])
         terms.update(g_terms)

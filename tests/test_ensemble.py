@@ -1,0 +1,96 @@
+"""The ensemble contract: member k of `--ensemble N` after S steps is the single run seeded
+with member k's seed (weights, BatchNorm statistics, Adam moments, EMA), to the float32
+tolerances that tests/ensemble_compare.py states and explains, and bit for bit when the
+members run one after another; and so after a resume.
+
+Presets: seed (BatchNorm and dropout in the critic, the shared step, Keras's Adam), wgan-gp
+(a layer-norm critic, five critic updates) and fast (layer norm, with an EMA generator).
+Dropout masks are compared exactly: each member draws them from its own stream, in the
+state its single run's global stream has after initialising (ensemble.py).
+"""
+
+import pytest
+import torch
+
+from ensemble_compare import assert_member_is_single, same
+from tiny import train_argv
+from wganlab.base import checkpoint
+from wganlab.cli import main
+from wganlab.ensemble import member_state
+
+STEPS = 2
+SEEDS = (3, 8)
+CASES = {"seed": (), "wgan-gp": (), "fast": ("--ema-decay", "0.9")}
+# The seed preset's rounding grows fast from the second step (see ensemble_compare.py).
+STEPS_OF = {"seed": 1, "wgan-gp": STEPS, "fast": STEPS}
+
+
+def newest(run) -> dict:
+    """The run's newest checkpoint, loaded."""
+    return checkpoint.load(checkpoint.list_checkpoints(run)[0])
+
+
+def ensemble(out, preset: str, steps: int, *extra) -> dict:
+    """Train a two-member tiny ensemble of `preset`; its newest checkpoint."""
+    seeds = ["--seeds", *map(str, SEEDS)]
+    assert main(train_argv(preset, out, steps, "--ensemble", "2", *seeds, *extra)) == 0
+    return newest(out)
+
+
+@pytest.mark.parametrize("preset", CASES)
+def test_member_k_is_the_single_run_of_its_seed(preset, tiny_run, tmp_path):
+    steps = STEPS_OF[preset]
+    ens = ensemble(tmp_path / "ens", preset, steps, *CASES[preset])
+    for k, seed in enumerate(SEEDS):
+        single = newest(tiny_run(preset, steps, "--seed", seed, *CASES[preset]))
+        assert_member_is_single(ens, k, len(SEEDS), single)
+
+
+def test_members_run_one_after_another_are_their_single_runs_bit_for_bit(tiny_run, tmp_path):
+    ens = ensemble(tmp_path / "ens", "seed", STEPS, "--no-ensemble-vmap")
+    for k, seed in enumerate(SEEDS):
+        single = newest(tiny_run("seed", STEPS, "--seed", seed))
+        assert_member_is_single(ens, k, len(SEEDS), single, exact=True)
+
+
+def test_members_really_differ(tmp_path):
+    ens = ensemble(tmp_path / "ens", "wgan-gp", 1)
+    first, second = (member_state(ens["generator"], k, 2) for k in range(2))
+    # Every randomly initialised weight (BatchNorm's start at 1 and 0 in every member).
+    assert all(not torch.equal(first[n], second[n]) for n in first if first[n].dim() >= 2)
+    z = ens["fixed_z"]
+    assert z.shape[0] == 2 * 64 and not torch.equal(z[:64], z[64:])
+
+
+def test_seed_plus_k_without_seeds(tiny_run, tmp_path):
+    out = tmp_path / "ens"
+    assert main(train_argv("wgan-gp", out, 1, "--ensemble", "2", "--seed", "5")) == 0
+    single = newest(tiny_run("wgan-gp", 1, "--seed", "6"))
+    assert_member_is_single(newest(out), 1, 2, single)
+
+
+@pytest.mark.parametrize("preset", ["seed", "fast"])  # looped, and stacked with an EMA
+def test_resumed_ensemble_is_the_straight_one_and_still_the_single_runs(preset, tiny_run,
+                                                                         tmp_path):
+    extra = (*CASES[preset], *(["--no-ensemble-vmap"] if preset == "seed" else []))
+    straight = ensemble(tmp_path / "straight", preset, STEPS, *extra)
+    ensemble(tmp_path / "resumed", preset, 1, *extra)
+    resumed = ensemble(tmp_path / "resumed", preset, STEPS, "--resume", *extra)
+    for key in ("generator", "critic", "g_optimizer", "c_optimizer", "fixed_z", "ema"):
+        assert same(straight.get(key), resumed.get(key)), key
+    for k, seed in enumerate(SEEDS):
+        single = newest(tiny_run(preset, STEPS, "--seed", seed, *CASES[preset]))
+        assert_member_is_single(resumed, k, 2, single, exact=preset == "seed")
+    assert same(straight["member_noise"], resumed["member_noise"])
+    assert same(straight["member_dropout"], resumed["member_dropout"])
+
+
+
+@pytest.mark.parametrize("preset, extra", [
+    ("dcgan", ()), ("wgan", ()), ("sngan", ("--no-ensemble-vmap",)),
+    ("fast", ("--feature-matching", "--minibatch-discrimination", "--penalty", "r1"))])
+def test_every_recipe_trains_as_an_ensemble(preset, extra, tmp_path):
+    ens = ensemble(tmp_path / "ens", preset, 1, *extra)
+    first, second = (member_state(ens["generator"], k, 2) for k in range(2))
+    assert all(torch.isfinite(v).all() for v in first.values() if v.is_floating_point())
+    assert not torch.equal(first["project.0.weight"], second["project.0.weight"])
