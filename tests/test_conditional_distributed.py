@@ -39,7 +39,7 @@ def train_steps(rank: int, world: int, kind: str, port: int, out: str) -> None:
     c_opt = make_optimizer(cfg, C.parameters(), cfg.train.c_lr)
     cpu = torch.device("cpu")
     runner = make_runner(cfg, G, C, g_opt, c_opt, images, torch.Generator().manual_seed(5),
-                         cpu, Shard(rank, world), labels)
+                         cpu, Shard(rank, world), labels=labels)
     order = epoch_order(len(images), 1, 0, cpu)
     for i in range(STEPS):
         runner.step(order, i * cfg.train.n_critic)
