@@ -137,6 +137,11 @@ def test_the_heuristic_by_hand_and_p_stays_a_probability():
     # Train 3, held-out 2, fakes -1: (3 - 2) / (3 + 1) = 0.25.
     assert float(overfit_ratio(torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([-1.0]))
                  ) == 0.25
+    # Fakes scored like (or above) the training images: bounded, with the numerator's sign.
+    assert float(overfit_ratio(torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([3.0]))
+                 ) == 1.0
+    assert float(overfit_ratio(torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([1.5]))
+                 ) == -1.0
     p = AugmentP("auto", torch.device("cpu"))
     p.adjust(torch.tensor(1.0), images=10 * IMAGES_TO_ONE)
     assert float(p.p) == 1.0
