@@ -5,11 +5,12 @@ on 10,000 samples against the whole test split (the project's evaluator).
     python benchmarks/small_data.py --out runs/small-data --minutes 1.25 &
     python benchmarks/small_data.py --out runs/small-data --minutes 1.25 --phase evaluate
 
-Each run's training (the timed part) holds /tmp/wganlab-measure.lock, the lock that
-`flock /tmp/wganlab-measure.lock CMD` takes, so no two timed runs on the machine overlap; the
-load average at each run's start is recorded. Seeds are the outer loop, so a change in load
-falls on every variant alike. The evaluations, whose numbers do not depend on time, run after
-all training, at the lowest CPU priority and without the lock. A finished run is reused.
+The training (the timed part) holds /tmp/wganlab-measure.lock, the lock that
+`flock /tmp/wganlab-measure.lock CMD` takes, so no two timed runs on the machine overlap; it
+is taken once per seed, whose runs then go back to back (the compared variants share the
+machine's conditions). The load average at each run's start is recorded. The evaluations,
+whose numbers do not depend on time, run beside the training at the lowest CPU priority and
+without the lock. A finished run is reused.
 Writes OUT/small_data.json and OUT/small_data.md.
 """
 
@@ -37,7 +38,8 @@ def variants(policy: str, p: float) -> dict[str, dict]:
 
 
 def train_one(out: Path, size: int, seed: int, minutes: float, train: dict) -> dict:
-    """Train one run under the measurement lock (unless it finished before); its record."""
+    """Train one run (the caller holds the measurement lock), or read the record of a run
+    that finished before."""
     from wganlab.training.loop import train as train_run
 
     done = out / "small_data_run.json"
@@ -47,11 +49,9 @@ def train_one(out: Path, size: int, seed: int, minutes: float, train: dict) -> d
         "run": {"dataset": "fashion-mnist", "out": str(out), "progress": False,
                 "max_images": None if size >= 60_000 else size},
         "train": {**train, "seed": seed, "minutes": minutes, "epochs": None}})
-    with open(LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        load, started, cpu = os.getloadavg(), time.time(), time.process_time()
-        result = train_run(validate(cfg))
-        seconds, cpu = time.time() - started, time.process_time() - cpu
+    load, started, cpu = os.getloadavg(), time.time(), time.process_time()
+    result = train_run(validate(cfg))
+    seconds, cpu = time.time() - started, time.process_time() - cpu
     if result.exit_code:
         raise SystemExit(result.exit_code)
     record = {"run": str(out), "seed": seed, "steps": result.step, "load": list(load),
@@ -74,14 +74,15 @@ def summarise(records: list[dict]) -> dict:
         out.setdefault(str(r["size"]), {}).setdefault(r["variant"], []).append(r)
     return {size: {v: {k: [statistics.fmean(x[k] for x in rs),
                            statistics.stdev(x[k] for x in rs) if len(rs) > 1 else 0.0]
-                       for k in KEYS} | {"fids": [x["fid"] for x in rs]}
+                       for k in KEYS} | {"fids": [x["fid"] for x in rs],
+                                         "steps_each": [x["steps"] for x in rs]}
                    for v, rs in by.items()} for size, by in out.items()}
 
 
 def table(summary: dict) -> str:
     """Markdown: one row per (size, variant), mean ± std over seeds."""
     lines = ["| training images | variant | steps | FID | precision | recall | classes "
-             "covered | FID per seed |", "|---|---|---|---|---|---|---|---|"]
+             "covered | FID per seed | steps per seed |", "|---|---|---|---|---|---|---|---|---|"]
     for size, by in summary.items():
         for v, s in by.items():
             cells = [f"{int(size):,}", v, "{:.0f} ± {:.0f}".format(*s["steps"]),
@@ -89,9 +90,39 @@ def table(summary: dict) -> str:
                      "{:.2f} ± {:.2f}".format(*s["precision"]),
                      "{:.2f} ± {:.2f}".format(*s["recall"]),
                      "{:.1f} ± {:.1f}".format(*s["modes_covered"]),
-                     ", ".join(f"{f:.0f}" for f in s["fids"])]
+                     ", ".join(f"{f:.0f}" for f in s["fids"]),
+                     ", ".join(str(n) for n in s["steps_each"])]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def targets(summary: dict) -> list[str]:
+    """The issue's targets, each with whether these runs met it."""
+    lines = []
+    for size in ("500", "2000"):
+        by = summary.get(size, {})
+        for variant in ("augment", "auto"):
+            if "plain" not in by or variant not in by:
+                continue
+            plain, aug = by["plain"]["fids"], by[variant]["fids"]
+            lower = sum(a < p for a, p in zip(aug, plain))
+            change = by[variant]["fid"][0] / by["plain"]["fid"][0] - 1
+            met = lower == len(aug) >= 3 and change <= -0.2
+            lines.append(f"- {size} images, {variant}: lower FID in {lower} of {len(aug)} "
+                         f"seeds, mean FID {change:+.0%} (target: every seed, -20% or "
+                         "better): " + ("met" if met else "not met"))
+    full = summary.get("60000", {})
+    for variant in ("augment", "auto"):
+        if "plain" in full and variant in full:
+            worse = full[variant]["fid"][0] / full["plain"]["fid"][0] - 1
+            lines.append(f"- 60,000 images, {variant}: FID {worse:+.0%} against plain "
+                         f"(target: no worse than +5%): {'met' if worse <= 0.05 else 'not met'}")
+    if "2000" in summary and "plain" in full:
+        best = min(summary["2000"][v]["fid"][0] for v in summary["2000"] if v != "plain")
+        gap = best / full["plain"]["fid"][0] - 1
+        lines.append(f"- moonshot, 2,000 augmented vs 60,000 plain: {gap:+.0%} (target: within "
+                     f"25%): {'met' if gap <= 0.25 else 'not met'}")
+    return lines
 
 
 def main() -> None:
@@ -104,27 +135,42 @@ def main() -> None:
     ap.add_argument("--policy", default="translation,cutout,colour")
     ap.add_argument("--p", type=float, default=1.0, help="the fixed p of the augment variant")
     ap.add_argument("--variants", default="plain,augment,auto")
+    ap.add_argument("--auto-sizes", default="500,2000,60000", help="sizes that run auto")
     ap.add_argument("--eval-n", type=int, default=10_000)
-    ap.add_argument("--phase", choices=["train", "evaluate"], default="train",
+    ap.add_argument("--phase", choices=["train", "evaluate", "table"], default="train",
                     help="train (timed, locked) or evaluate (waits for each run, then "
-                         "writes the table); run both, side by side")
+                         "writes the table); run both, side by side. table: the table of "
+                         "every evaluated run under --out")
     args = ap.parse_args()
     out = Path(args.out)
     evaluate = make_evaluate(Sweep([], [], args.minutes, out, {}, eval_samples=args.eval_n))
     chosen = {k: v for k, v in variants(args.policy, args.p).items()
               if k in args.variants.split(",")}
+    sizes = list(map(int, args.sizes.split(",")))
+    auto_sizes = set(map(int, args.auto_sizes.split(",")))
     runs = [(seed, size, name, train) for seed in map(int, args.seeds.split(","))
-            for size in map(int, args.sizes.split(",")) for name, train in chosen.items()]
+            for size in sizes for name, train in chosen.items()
+            if name != "auto" or size in auto_sizes]
     if args.phase == "train":
-        for seed, size, name, train in runs:
-            record = train_one(out / str(size) / name / f"seed-{seed}", size, seed,
-                               args.minutes, train)
-            print(f"{size} {name} seed {seed}: {record['steps']} steps, "
-                  f"load {record['load'][0]:.2f}", flush=True)
+        # One lock per seed: that seed's runs back to back, so the variants compared share
+        # the machine's conditions, and other users' timed runs wait at most one seed.
+        for seed in dict.fromkeys(r[0] for r in runs):
+            with open(LOCK, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                for _, size, name, train in [r for r in runs if r[0] == seed]:
+                    record = train_one(out / str(size) / name / f"seed-{seed}", size, seed,
+                                       args.minutes, train)
+                    print(f"{size} {name} seed {seed}: {record['steps']} steps, "
+                          f"load {record['load'][0]:.2f}", flush=True)
         return
+    if args.phase == "table":
+        runs = [(int(p.parent.name.split("-")[1]), int(p.parent.parent.parent.name),
+                 p.parent.parent.name, None) for p in out.glob("*/*/seed-*/eval.json")]
+        order = list(variants("", 0.0))
+        runs.sort(key=lambda r: (r[1], order.index(r[2]), r[0]))
     # Evaluation: no lock, at the lowest CPU priority (yielding to every timed run), as each
     # run's training finishes (the train phase runs beside it).
-    os.nice(19)
+    os.nice(19 if args.phase == "evaluate" else 0)
     records = []
     for seed, size, name, _ in runs:
         done = out / str(size) / name / f"seed-{seed}" / "small_data_run.json"
@@ -137,8 +183,9 @@ def main() -> None:
     (out / "small_data.json").write_text(json.dumps(
         {"minutes": args.minutes, "policy": args.policy, "p": args.p, "summary": summary,
          "runs": [{k: v for k, v in r.items() if k != "config"} for r in records]}, indent=1))
-    (out / "small_data.md").write_text(table(summary) + "\n")
-    print(table(summary))
+    text = table(summary) + "\n\n" + "\n".join(targets(summary)) + "\n"
+    (out / "small_data.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

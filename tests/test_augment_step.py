@@ -8,10 +8,12 @@ from torch import nn
 
 from fastrun import Run, setup
 from test_fast_graph import FakeCuda
+from wganlab.augment import augment, draws_needed
 from wganlab.config import apply_overrides
 from wganlab.metrics.overfit import overfit_ratio
 from wganlab.training import fast
-from wganlab.training.augmenting import IMAGES_TO_ONE, TARGET, AugmentP, Overfitting
+from wganlab.training.augmenting import IMAGES_TO_ONE, TARGET, Augmenter, AugmentP, Overfitting
+from wganlab.training.distributed import Shard
 from wganlab.training.runner import EagerStep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -137,6 +139,11 @@ def test_the_heuristic_by_hand_and_p_stays_a_probability():
     # Train 3, held-out 2, fakes -1: (3 - 2) / (3 + 1) = 0.25.
     assert float(overfit_ratio(torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([-1.0]))
                  ) == 0.25
+    # Fakes scored like (or above) the training images: bounded, with the numerator's sign.
+    assert float(overfit_ratio(torch.tensor([3.0]), torch.tensor([2.0]), torch.tensor([3.0]))
+                 ) == 1.0
+    assert float(overfit_ratio(torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([1.5]))
+                 ) == -1.0
     p = AugmentP("auto", torch.device("cpu"))
     p.adjust(torch.tensor(1.0), images=10 * IMAGES_TO_ONE)
     assert float(p.p) == 1.0
@@ -166,3 +173,16 @@ def test_p_adapted_in_place_between_graph_replays_acts_like_the_eager_steps(monk
         for key in want:
             assert torch.equal(got[key], want[key].float()), (i, key)
     assert fake.replays == 3 and not torch.equal(other["d_loss"], want["d_loss"])
+
+
+def test_under_ddp_each_rank_takes_its_slice_of_the_global_batchs_draws():
+    # Every rank draws for the global batch (so its stream stays the one-process run's) and
+    # augments its own images with its rows of those draws.
+    policies = ("translation", "cutout")
+    x = torch.randn(3, 1, 8, 8)
+    p = torch.tensor(1.0)
+    got = Augmenter(policies, p, torch.Generator().manual_seed(3), torch.device("cpu"),
+                    Shard(rank=1, world=2))(x)
+    u = torch.rand(6, draws_needed(policies), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(got, augment(x, u[3:], p, policies))
+    assert not torch.equal(got, augment(x, u[:3], p, policies))

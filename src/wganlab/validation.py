@@ -245,3 +245,9 @@ def check_config(cfg: Config) -> None:
                        ("max_images", cfg.run.max_images is not None)):
         _need(not (cfg.train.ensemble > 1 and used), flag,
               "not yet with --ensemble: train the members as separate runs")
+    # The overfitting heuristic scores held-out images without labels (augmenting.py).
+    heldout = cfg.run.max_images is not None or cfg.train.augment_p == "auto"
+    _need(not (cfg.model.conditional != "none" and heldout),
+          "augment_p" if cfg.train.augment_p == "auto" else "max_images",
+          "not yet with --conditional (the overfitting heuristic scores held-out images "
+          "without their classes)")

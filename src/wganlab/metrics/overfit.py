@@ -5,7 +5,9 @@
 0 when the critic scores real images it never trained on like those it trained on; 1 when it
 scores them as low as generated images: it has memorised its training set instead of learning
 what real images look like. A ratio of differences, so a Wasserstein critic's arbitrary
-offset and scale drop out.
+offset and scale drop out. Bounded to [-1, 1]: a critic that tells its training images from
+held-out ones better than from generated ones (early in training the denominator can be near
+0 or below) reads as 1, not as a huge number.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import torch
 
 from ..models import eval_mode
 
-EPS = 1e-8  # a denominator at or below 0 (fakes scored like reals) reads as this
+EPS = 1e-8  # the smallest denominator
 
 
 def overfit_ratio(d_train: torch.Tensor, d_heldout: torch.Tensor, d_fake: torch.Tensor
                   ) -> torch.Tensor:
     """The heuristic from the critic's scores of the three kinds of image (any shapes)."""
     top = d_train.float().mean() - d_heldout.float().mean()
-    return top / (d_train.float().mean() - d_fake.float().mean()).clamp_min(EPS)
+    bottom = d_train.float().mean() - d_fake.float().mean()
+    return top / torch.maximum(bottom, top.abs()).clamp_min(EPS)
 
 
 @torch.no_grad()
