@@ -8,6 +8,20 @@ import torch
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
+@pytest.fixture
+def stub_evaluator(monkeypatch):
+    """An untrained CNN evaluator with provenance, so no weights are trained or read."""
+    from wganlab.metrics import Evaluator, evaluate
+
+    torch.manual_seed(0)
+    ev = Evaluator(feature_dim=16, width=4).eval().requires_grad_(False)
+    ev.info = {"architecture": {"name": "stub-cnn"}, "dataset": "synthetic",
+               "sha256": "ab" * 32, "test_accuracy": 0.5}
+    monkeypatch.setattr(evaluate, "get_evaluator", lambda *a, **k: ev)
+    evaluate._REFERENCE_CACHE.clear()
+    return ev
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """tiny_run(preset="wgan-gp", steps=3, *extra) -> the directory of a finished tiny run

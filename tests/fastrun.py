@@ -57,3 +57,24 @@ class Run:
 
     def params(self):
         return [p.detach().clone() for p in [*self.G.parameters(), *self.C.parameters()]]
+
+
+def assert_static_equals_eager(eager: Run, static: Run, steps: int = 3, **speed):
+    """The static (graph) step and the eager step from identical copies: every logged value,
+    every weight and the noise stream equal, bit for bit, over `steps` steps. Both call the
+    same steps.Step, so this checks what differs between them (gather, draws, checks), not
+    the step's maths. Returns (eager runner, static step, the eager rows)."""
+    runner = eager.eager(**speed)
+    torch.manual_seed(7)  # dropout draws from the global stream: the same draws for both
+    wants = [runner.step(eager.order, i * eager.per_step) for i in range(steps)]
+    step = static.static(**speed)
+    torch.manual_seed(7)
+    for i, want in enumerate(wants):
+        got = static.run_static(step, i)
+        assert set(got) == set(want)
+        for key in want:
+            assert torch.equal(got[key], want[key].float()), (i, key)
+    for a, b in zip(eager.params(), static.params()):
+        assert torch.equal(a, b)
+    assert torch.equal(eager.noise.get_state(), static.noise.get_state())
+    return runner, step, wants

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from fastrun import Run, setup
+from fastrun import Run, assert_static_equals_eager, setup
 from test_fast_graph import FakeCuda
 from wganlab.augment import augment, draws_needed
 from wganlab.config import apply_overrides
@@ -29,19 +29,7 @@ def augmented(preset, augment=ALL, p=1.0, **train):
 @pytest.mark.parametrize("preset,xflip", [("wgan-gp", False), ("seed", True), ("dcgan", True)])
 def test_static_step_matches_the_eager_step_with_augmentation(preset, xflip):
     cfg, G, C, images = augmented(preset, p=0.6, xflip=xflip)
-    eager, static = Run(cfg, G, C, images), Run(cfg, G, C, images)
-    runner = eager.eager()
-    torch.manual_seed(7)
-    wants = [runner.step(eager.order, i * eager.per_step) for i in range(3)]
-    step = static.static()
-    torch.manual_seed(7)
-    for i, want in enumerate(wants):
-        got = static.run_static(step, i)
-        for key in want:
-            assert torch.equal(got[key], want[key].float()), (preset, i, key)
-    for a, b in zip(eager.params(), static.params()):
-        assert torch.equal(a, b)
-    assert torch.equal(eager.noise.get_state(), static.noise.get_state())
+    assert_static_equals_eager(Run(cfg, G, C, images), Run(cfg, G, C, images))
 
 
 def critic_inputs(run, step_fn):

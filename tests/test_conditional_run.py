@@ -15,7 +15,7 @@ import wganlab
 from wganlab.cli import main
 from wganlab.config import apply_overrides, get_preset
 from wganlab.data import load_dataset
-from wganlab.metrics import Evaluator, evaluate
+from wganlab.metrics import evaluate
 from wganlab.metrics.per_class import class_accuracy, per_class_fid
 
 TINY = ["--dataset", "synthetic", "--batch-size", "16", "--g-filters", "8", "--c-filters", "4",
@@ -30,18 +30,6 @@ def run(tmp_path_factory):
                  "--ema-decay", "0.9", "--steps", "3", "--out", str(out)])
     assert code == 0
     return out
-
-
-@pytest.fixture
-def stub_evaluator(monkeypatch):
-    """An untrained evaluator (10 classes, like the synthetic one): nothing trained or read."""
-    torch.manual_seed(0)
-    ev = Evaluator(feature_dim=8, width=4).eval().requires_grad_(False)
-    ev.info = {"architecture": {"name": "stub-cnn"}, "dataset": "synthetic",
-               "sha256": "cd" * 32, "test_accuracy": 0.5}
-    monkeypatch.setattr(evaluate, "get_evaluator", lambda *a, **k: ev)
-    evaluate._REFERENCE_CACHE.clear()
-    return ev
 
 
 def bar_classes(images: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from wganlab.base import checkpoint
 from wganlab.cli import main
 from wganlab.ensemble import member_state
 from wganlab.generate import load_generator, sample
-from wganlab.metrics import Evaluator, evaluate
+from wganlab.metrics import evaluate
 
 SEEDS = ("4", "9")
 
@@ -25,18 +25,6 @@ def run(tmp_path_factory):
                       "--ema-decay", "0.9")
     assert main(argv) == 0
     return out
-
-
-@pytest.fixture
-def stub_evaluator(monkeypatch):
-    """An untrained CNN evaluator with provenance, so no weights are trained or read."""
-    torch.manual_seed(0)
-    ev = Evaluator(feature_dim=16, width=4).eval().requires_grad_(False)
-    ev.info = {"architecture": {"name": "stub-cnn"}, "dataset": "synthetic",
-               "sha256": "ab" * 32, "test_accuracy": 0.5}
-    monkeypatch.setattr(evaluate, "get_evaluator", lambda *a, **k: ev)
-    evaluate._REFERENCE_CACHE.clear()
-    return ev
 
 
 @pytest.mark.parametrize("weights", ["ema", "raw"])

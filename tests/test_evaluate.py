@@ -8,19 +8,7 @@ import torch
 from PIL import Image
 
 from wganlab.cli import main
-from wganlab.metrics import Evaluator, evaluate
-
-
-@pytest.fixture
-def stub_evaluator(monkeypatch):
-    """An untrained CNN evaluator with provenance, so no weights are trained or read."""
-    torch.manual_seed(0)
-    ev = Evaluator(feature_dim=16, width=4).eval().requires_grad_(False)
-    ev.info = {"architecture": {"name": "stub-cnn"}, "dataset": "synthetic",
-               "sha256": "ab" * 32, "test_accuracy": 0.5}
-    monkeypatch.setattr(evaluate, "get_evaluator", lambda *a, **k: ev)
-    evaluate._REFERENCE_CACHE.clear()
-    return ev
+from wganlab.metrics import evaluate
 
 
 def _sym_sqrt(s):

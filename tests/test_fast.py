@@ -8,7 +8,7 @@ import types
 import pytest
 import torch
 
-from fastrun import CPU, Run, setup
+from fastrun import CPU, Run, assert_static_equals_eager, setup
 from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty
 from wganlab.training import fast, kernels, steps
@@ -24,20 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_static_step_matches_the_eager_step(preset, bf16):
     # bf16 means one thing on both paths: the same autocast regions, so the same numbers.
     cfg, G, C, images = setup(preset)
-    eager, static = Run(cfg, G, C, images), Run(cfg, G, C, images)
-    runner = eager.eager(bf16=bf16)
-    torch.manual_seed(7)  # dropout draws from the global stream: the same draws for both
-    wants = [runner.step(eager.order, i * eager.per_step) for i in range(3)]
-    step = static.static(bf16=bf16)
-    torch.manual_seed(7)
-    for i, want in enumerate(wants):
-        got = static.run_static(step, i)
-        assert set(got) == set(want)
-        for key in want:
-            assert torch.equal(got[key], want[key].float()), (preset, i, key)
-    for a, b in zip(eager.params(), static.params()):
-        assert torch.equal(a, b)
-    assert torch.equal(eager.noise.get_state(), static.noise.get_state())
+    assert_static_equals_eager(Run(cfg, G, C, images), Run(cfg, G, C, images), bf16=bf16)
 
 
 def test_the_static_step_reads_nothing_back_on_the_host(monkeypatch):
