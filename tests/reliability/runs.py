@@ -118,6 +118,25 @@ def _assert_same(got, want, where: str) -> None:
         assert got == want, f"{where}: {got!r} != {want!r}"
 
 
+def stop_and_resume(cli, root: Path, end: int, *flags, preset: str = "wgan-gp",
+                    stop: int = 7) -> tuple[Path, dict]:
+    """Train `preset` straight to `end`, and again stopped at `stop` (mid-epoch) then resumed
+    to `end`; assert both give the same metrics rows and final state. Returns the straight
+    run and its final state, for the caller's own checks that the comparison bites."""
+    straight, stopped = root / "straight", root / "stopped"
+    code, _, err = cli(*train_argv(preset, straight, end, *flags))
+    assert code == 0, err
+    code, _, err = cli(*train_argv(preset, stopped, stop, *flags))
+    assert code == 0, err
+    code, out, err = cli(*train_argv(preset, stopped, end, "--resume"))
+    assert code == 0, err
+    assert f"step-{stop:08d}.pt at step {stop}" in out
+    compare_rows(loss_rows(stopped), loss_rows(straight))
+    want = state_at(straight, end)
+    assert_same_state(state_at(stopped, end), want)
+    return straight, want
+
+
 def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None):
     """Poll until predicate() is truthy; fail with what was awaited."""
     deadline = time.monotonic() + timeout

@@ -8,7 +8,7 @@ import torch
 
 from wganlab.training import augmenting
 
-from .runs import assert_same_state, compare_rows, loss_rows, state_at, train_argv
+from .runs import loss_rows, stop_and_resume
 
 AUGMENT = ("--augment", "translation,cutout,colour", "--augment-p", "auto", "--xflip",
            "--max-images", "512", "--log-every", "2")
@@ -17,18 +17,9 @@ END = 12  # two epochs: 512 images at batch 16 are 32 batches, 6 steps of n_crit
 
 def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(augmenting, "TARGET", -1.0)  # every reading "overfits": p must move
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    code, _, err = cli(*train_argv("wgan-gp", straight, END, *AUGMENT))
-    assert code == 0, err
-    assert cli(*train_argv("wgan-gp", stopped, 7, *AUGMENT))[0] == 0  # mid-epoch, mid-interval
-    code, out, err = cli(*train_argv("wgan-gp", stopped, END, "--resume"))
-    assert code == 0, err
-    assert f"step-{7:08d}.pt at step 7" in out
-
+    # Stopped mid-epoch and mid-interval of p's adjustments.
+    straight, want = stop_and_resume(cli, tmp_path, END, *AUGMENT)
     rows = loss_rows(straight)
-    compare_rows(loss_rows(stopped), rows)
-    want = state_at(straight, END)
-    assert_same_state(state_at(stopped, END), want)
     # Not vacuous: p moved (3 adjustments of 4 steps x 5 x 16 images) and was logged.
     p = 3 * 4 * 5 * 16 / augmenting.IMAGES_TO_ONE
     assert torch.allclose(want["augment"]["p"], torch.tensor(p))

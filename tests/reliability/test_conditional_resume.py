@@ -7,7 +7,7 @@ import torch
 
 from wganlab.generate import averaged_generator, load_generator
 
-from .runs import PER_EPOCH, assert_same_state, compare_rows, loss_rows, state_at, train_argv
+from .runs import PER_EPOCH, loss_rows, stop_and_resume, train_argv
 
 END = 2 * PER_EPOCH["wgan-gp"]
 
@@ -16,16 +16,7 @@ END = 2 * PER_EPOCH["wgan-gp"]
                                         ("acgan", ())])
 def test_a_conditional_resume_equals_the_straight_run(kind, extra, cli, tmp_path):
     flags = ("--conditional", kind, *extra)
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    assert cli(*train_argv("wgan-gp", straight, END, *flags))[0] == 0
-    code, _, err = cli(*train_argv("wgan-gp", stopped, 7, *flags))  # mid-epoch
-    assert code == 0, err
-    code, out, err = cli(*train_argv("wgan-gp", stopped, END, "--resume"))
-    assert code == 0, err
-    assert f"step-{7:08d}.pt at step 7" in out
-    compare_rows(loss_rows(stopped), loss_rows(straight))
-    want = state_at(straight, END)
-    assert_same_state(state_at(stopped, END), want)
+    straight, want = stop_and_resume(cli, tmp_path, END, *flags)
     assert ("c_class_loss" in loss_rows(straight)[-1]) == (kind == "acgan")
     if extra:  # the EMA is the conditional generator that samples use
         ema = averaged_generator(want)

@@ -7,24 +7,14 @@ from wganlab.base import checkpoint
 from wganlab.base.images import to_uint8
 from wganlab.generate import averaged_generator, load_generator
 
-from .runs import PER_EPOCH, assert_same_state, compare_rows, loss_rows, state_at, train_argv
+from .runs import PER_EPOCH, stop_and_resume, train_argv
 
 EMA = ("--ema-decay", "0.9")
 END = 2 * PER_EPOCH["wgan-gp"]
 
 
 def test_resume_with_ema_equals_straight_run(cli, tmp_path):
-    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    assert cli(*train_argv("wgan-gp", straight, END, *EMA))[0] == 0
-    code, _, err = cli(*train_argv("wgan-gp", stopped, 7, *EMA))  # mid-epoch
-    assert code == 0, err
-    code, out, err = cli(*train_argv("wgan-gp", stopped, END, "--resume"))
-    assert code == 0, err
-    assert f"step-{7:08d}.pt at step 7" in out
-
-    compare_rows(loss_rows(stopped), loss_rows(straight))
-    want = state_at(straight, END)
-    assert_same_state(state_at(stopped, END), want)  # the "ema" entry with everything else
+    _, want = stop_and_resume(cli, tmp_path, END, *EMA)  # the "ema" entry with the rest
     # Not vacuous: the EMA is there, has counted every step and differs from the raw weights.
     assert int(want["ema"]["averaged"]["n_averaged"]) == END
     raw, ema = want["generator"], averaged_generator(want)
