@@ -114,3 +114,40 @@ def test_resume_with_another_number_of_members_is_refused(cli, capsys, tmp_path)
     capsys.readouterr()
     one_line_error(cli, capsys, train_argv("fast", out, 2, "--ensemble", "3", "--resume"),
                    "--ensemble")
+
+
+def test_the_graph_registers_every_members_streams(monkeypatch):
+    """On a GPU each member's noise stream and each member's dropout stream must be registered
+    with the CUDA graph, or replays would repeat one step's draws. Driven on the CPU with the
+    real run device objects (cuda:0 data, cuda run) and a graph stand-in that records what
+    it is given."""
+    import contextlib
+
+    from wganlab.config import apply_overrides, get_preset
+    from wganlab.training import fast
+    from wganlab.training.state import TrainState
+
+    cfg = apply_overrides(get_preset("seed"), {  # seed: a dropout critic
+        "model": dict(g_filters=8, c_filters=4, image_shape=(1, 8, 8), n_blocks=1),
+        "train": dict(batch_size=4, ensemble=2, seeds=(3, 8))})
+    state = TrainState.build(cfg, torch.device("cpu"))
+    images = torch.zeros(64, 1, 8, 8, dtype=torch.uint8)
+    static = fast.StaticStep(cfg, state.generator, state.critic, state.g_opt, state.c_opt,
+                             images, state.noise, torch.device("cpu"))
+    registered = []
+
+    class Graph:
+        def register_generator_state(self, generator):
+            registered.append(generator)
+
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph, raising=False)
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: None)
+    monkeypatch.setattr(torch.cuda, "set_stream", lambda stream: None)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: contextlib.nullcontext())
+    step = fast.GraphStep(static, fallback=None)
+    static.load(torch.arange(64).repeat(2, 1), 0)  # each member's epoch order
+    step._capture()  # here the "capture" runs the step once, on the CPU
+    streams = state.noise + list(state.critic.generators)
+    assert len(state.noise) == 2 and len(state.critic.generators) == 2
+    assert [id(g) for g in registered] == [id(g) for g in streams]
