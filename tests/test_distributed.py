@@ -86,6 +86,9 @@ def train_steps(rank: int, world: int, preset: str, plain: bool, port: int, out:
     if world > 1:
         dist.barrier()  # leaving while a peer still talks to us aborts gloo ("terminate called")
         dist.destroy_process_group()
+        # A spawned rank ends here: skipping the interpreter's teardown avoids gloo's
+        # threads being destroyed while joinable ("terminate called", SIGABRT).
+        os._exit(0)
 
 
 def two_processes(preset, plain, out):
