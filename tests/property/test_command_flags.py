@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from wganlab.config import Config
 from wganlab.metrics import Evaluator, evaluate
+from wganlab.validation import MAX_SEED
 
 from .conftest import assert_clean_error, make_run, run_cli
 from .test_cli_flags import MEANINGFUL
@@ -37,7 +38,7 @@ def ints(low, high, ok_low, ok_high):
 @settings(max_examples=25, **SETTINGS)
 @given(flag=st.sampled_from(["--n", "--seed"]), value=st.data())
 def test_generate_count_and_seed(flag, value, tiny_run, tmp_path):
-    limits = {"--n": (1, 100_000, 1, 6), "--seed": (0, 2 ** 63 - 1, 0, 2 ** 63 - 1)}[flag]
+    limits = {"--n": (1, 100_000, 1, 6), "--seed": (0, MAX_SEED, 0, MAX_SEED)}[flag]
     text, ok = value.draw(ints(*limits))
     code, _, err = run_cli(["generate", tiny_run, flag, text, "--out", tmp_path / "g.png"])
     if ok:
@@ -73,7 +74,7 @@ def stub_evaluator(monkeypatch):
 @given(flag=st.sampled_from(["--n", "--bootstrap", "--seed"]), value=st.data())
 def test_evaluate_flags(flag, value, tiny_run, stub_evaluator):
     limits = {"--n": (2, 100_000, 12, 20), "--bootstrap": (2, 10_000, 2, 3),
-              "--seed": (0, 2 ** 63 - 1, 0, 2 ** 63 - 1)}[flag]
+              "--seed": (0, MAX_SEED, 0, MAX_SEED)}[flag]
     text, ok = value.draw(ints(*limits))
     argv = ["evaluate", tiny_run, flag, text] + (["--n", "16"] if flag != "--n" else [])
     code, _, err = run_cli(argv)
@@ -114,7 +115,7 @@ REFUSED = {
     ("sweep", "--bn-eps"): st.sampled_from(["0", "-1", "2", "nan"]),
     ("sweep", "--g-lr"): st.sampled_from(["0", "-1e-4", "3", "inf"]),
     ("train-evaluator", "--dataset", "synthetic", "--epochs"): out_of_range(1, 1000),
-    ("train-evaluator", "--dataset", "synthetic", "--seed"): out_of_range(0, 2 ** 63 - 1),
+    ("train-evaluator", "--dataset", "synthetic", "--seed"): out_of_range(0, MAX_SEED),
     ("summary", "--g-filters"): out_of_range(4, 8192),
     ("summary", "--bn-eps"): st.sampled_from(["0", "-1", "1e9"]),
     ("summary", "--image-shape"): st.sampled_from(["1,4096,4096", "3,2048,8", "2,8,8"]),
