@@ -10,6 +10,7 @@ import torch
 
 from wganlab.metrics import health
 from wganlab.metrics.health import HealthMonitor, Stream
+from wganlab.runfiles import RunFileWarning
 
 W_BOUND = health.lipschitz_bound((1, 28, 28))
 
@@ -155,9 +156,11 @@ def test_flags_round_trip_through_metrics_rows(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text('{"step": 1, "g_loss": 0.1}\n' + __import__("json").dumps(flag.row())
                     + "\n{cut short")
-    rows = health.read_rows(path)
+    with pytest.warns(RunFileWarning, match="line 3: not JSON"):  # the cut-short line
+        rows = health.read_rows(path)
     assert len(rows) == 2 and health.logged_flags(rows) == [flag]
-    monitor = HealthMonitor.for_run(path, (1, 28, 28))
+    with pytest.warns(RunFileWarning, match="line 3: not JSON"):
+        monitor = HealthMonitor.for_run(path, (1, 28, 28))
     assert monitor.seen == {"stalled"} and monitor.w_bound == pytest.approx(56.0)
     assert "step 12: stalled: a hint" in flag.line()
 

@@ -225,3 +225,17 @@ def test_sweep_trains_a_presets_seeds_as_one_ensemble_where_it_can(tmp_path,
     assert "sngan (spectral norm has no torch.vmap rule)" in table
     stepped = result["runs"]["equal_steps"]
     assert all(r["steps"] == result["equal_steps"] for r in stepped)
+
+
+def test_sweep_trains_seeds_separately_where_an_ensemble_cannot_take_the_recipe(tmp_path):
+    """A conditional preset, augmentation or a subset: the seeds run one by one, and the table
+    names the flags (an ensemble would be refused by validation, stopping the sweep)."""
+    def why(preset, **overrides):
+        sweep = S.Sweep([preset], [1, 2], 1.0, tmp_path, overrides, ensembles=True)
+        return S.why_separate(sweep, preset)
+
+    assert why("fast") is None
+    assert why("fast-acgan") == "not yet with --ensemble: --conditional"
+    assert why("fast", train={"augment": "translation", "xflip": True},
+               run={"max_images": 500}) == ("not yet with --ensemble: --augment, --xflip, "
+                                            "--max-images")

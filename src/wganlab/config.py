@@ -270,6 +270,11 @@ PRESETS = {
                      z_dim=64, bn_momentum=0.1),
         dict(loss="wasserstein", penalty="gp", n_critic=1, batch_size=32, g_lr=8e-4,
              c_lr=8e-4, betas=(0.0, 0.9), z_dist="normal")),
+    # `fast` with class labels: conditional BatchNorm in the generator and an AC-GAN classifier
+    # head on the critic, the best of none/projection/AC-GAN at equal time (README).
+    "fast-acgan": lambda: dataclasses.replace(
+        apply_overrides(PRESETS["fast"](), {"model": {"conditional": "acgan"}}),
+        preset="fast-acgan"),
 }
 
 

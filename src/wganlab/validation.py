@@ -218,6 +218,15 @@ def _check_run(r: RunConfig) -> None:
           "device", f"must be auto, cpu, cuda, cuda:N or mps; got {r.device!r}")
 
 
+def not_with_ensemble(cfg) -> list[str]:
+    """The config fields in use that an ensemble does not take yet (their labels and random
+    draws are not per member)."""
+    from .augment import parse_policies
+
+    used = {"conditional": cfg.model.conditional != "none",
+            "augment": bool(parse_policies(cfg.train.augment)), "xflip": cfg.train.xflip,
+            "max_images": cfg.run.max_images is not None}
+    return [flag for flag, on in used.items() if on]
 
 
 def check_config(cfg: Config) -> None:
@@ -237,13 +246,8 @@ def check_config(cfg: Config) -> None:
     _need(not (cfg.train.ensemble > 1 and cfg.model.spectral_norm and cfg.speed.ensemble_vmap),
           "ensemble", "spectral norm's power iteration has no torch.vmap rule yet; add "
                       "--no-ensemble-vmap to run the members one after another")
-    from .augment import parse_policies
-
-    for flag, used in (("conditional", cfg.model.conditional != "none"),
-                       ("augment", bool(parse_policies(cfg.train.augment))),
-                       ("xflip", cfg.train.xflip),
-                       ("max_images", cfg.run.max_images is not None)):
-        _need(not (cfg.train.ensemble > 1 and used), flag,
+    for flag in not_with_ensemble(cfg)[:1]:
+        _need(cfg.train.ensemble == 1, flag,
               "not yet with --ensemble: train the members as separate runs")
     # The overfitting heuristic scores held-out images without labels (augmenting.py).
     heldout = cfg.run.max_images is not None or cfg.train.augment_p == "auto"

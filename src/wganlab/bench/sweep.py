@@ -28,6 +28,7 @@ from .. import config as C
 from ..base.files import write_json
 from ..errors import ConfigError
 from ..metrics.health import number, read_rows
+from ..validation import not_with_ensemble
 from .sweep_table import format_table, plot_sweep, summarise
 
 RESULT = "sweep_result.json"
@@ -68,6 +69,9 @@ def why_separate(sweep: Sweep, preset: str) -> str | None:
         return "one seed"
     if cfg.model.spectral_norm and cfg.speed.ensemble_vmap:
         return "spectral norm has no torch.vmap rule"
+    fields = not_with_ensemble(cfg)
+    if fields:
+        return "not yet with --ensemble: " + ", ".join("--" + f.replace("_", "-") for f in fields)
     return None
 
 
