@@ -26,12 +26,14 @@ from wganlab.training import loop, outputs
 
 @pytest.fixture
 def trained(monkeypatch, tmp_path):
-    """Train a tiny run of a preset; the generator as training left it, and its fixed z."""
+    """Train a tiny run of a preset; the generator as training left it, and its fixed z
+    (and, as `.sampler`, the generator that samples by default: the EMA copy where kept)."""
     seen = {}
     save = outputs.SampleGrids.save
 
     def keep(self, state, epoch):
         seen["generator"] = copy.deepcopy(state.generator).eval()
+        seen["sampler"] = copy.deepcopy(state.sampler).eval()  # the EMA copy where there is one
         seen["z"] = state.fixed_z.clone()
         return save(self, state, epoch)
 
@@ -45,6 +47,7 @@ def trained(monkeypatch, tmp_path):
                     "progress": False,
                     "keep_last": 1}})
         result = loop.train(cfg)
+        run.sampler = seen["sampler"]  # what samples by default (read after a call)
         return result.run_dir, seen["generator"], seen["z"]
 
     return run
@@ -63,9 +66,15 @@ def test_the_trained_generator_comes_back_bit_for_bit(preset, trained, tmp_path,
         assert torch.equal(loaded(z, *labels), want), "run directory"
         checkpoint = loaded.provenance["checkpoint"]
         assert torch.equal(wganlab.load_generator(checkpoint, weights="raw")(z, *labels), want)
+        # What samples by default: the EMA generator of a preset that keeps one, else the raw.
+        has_ema = get_preset(preset).train.ema_decay > 0
+        sampler = trained.sampler
+        assert torch.equal(sampler(z, *labels), want) != has_ema
+        want = sampler(z, *labels)
+        assert torch.equal(wganlab.load_generator(run)(z, *labels), want), "default weights"
         exported = wganlab.export(run, tmp_path / f"{preset}.safetensors")
         assert torch.equal(wganlab.load_generator(exported)(z, *labels), want), "export"
-    # The grid the run wrote is the same network too (no EMA in these presets: raw weights).
+    # The grid the run wrote is the same network too.
     grid = np.asarray(Image.open(sorted((run / "samples").glob("epoch-*.png"))[-1]))
     first = to_uint8(want[:1])[0].permute(1, 2, 0).numpy()
     h, w = first.shape[:2]
@@ -86,13 +95,14 @@ def test_a_conditional_generator_comes_back_bit_for_bit(preset, kind, trained, t
         assert torch.equal(loaded(z, labels), want), "run directory"
         checkpoint = loaded.provenance["checkpoint"]
         assert torch.equal(wganlab.load_generator(checkpoint, weights="raw")(z, labels), want)
-        exported = wganlab.export(run, tmp_path / f"{preset}-{kind}.safetensors")
-        assert torch.equal(wganlab.load_generator(exported)(z, labels), want), "export"
         assert not torch.equal(loaded(z, (labels + 1) % 10), want)  # the labels matter
+        sampler = trained.sampler  # the EMA copy where the preset keeps one (fast)
+        exported = wganlab.export(run, tmp_path / f"{preset}-{kind}.safetensors")
+        assert torch.equal(wganlab.load_generator(exported)(z, labels), sampler(z, labels))
     # The grid: row k, column j is G(z_j, k); its first tile is G(z_0, class 0).
     grid = np.asarray(Image.open(sorted((run / "samples").glob("epoch-*.png"))[-1]))
     with torch.no_grad():
-        first = to_uint8(generator(z[:1], labels[:1]))[0].permute(1, 2, 0).numpy()
+        first = to_uint8(sampler(z[:1], labels[:1]))[0].permute(1, 2, 0).numpy()
     h, w = first.shape[:2]
     assert grid.shape[0] == 2 + 10 * (h + 2)  # one row per class
     assert np.array_equal(grid[2:2 + h, 2:2 + w].reshape(first.shape), first)
