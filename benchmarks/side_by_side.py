@@ -37,13 +37,6 @@ COLUMNS = {"fid": "FID", "precision": "precision", "recall": "recall",
            "class_accuracy_min": "worst class"}
 
 
-def last_step(run: Path) -> int:
-    """The generator step of the run's last metrics row."""
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
-            if line.strip()]
-    return max(r["step"] for r in rows)
-
-
 def one_run(job: tuple[str, list[str], int], out: Path, minutes: float, common: list[str],
             eval_n: int, cores: Queue) -> dict:
     """Train and evaluate one job on a core taken from `cores` (given back after)."""
@@ -67,7 +60,7 @@ def one_run(job: tuple[str, list[str], int], out: Path, minutes: float, common: 
     found = json.loads((run / "eval.json").read_text())
     # The evaluation's own "seed" (of its z) must not hide the run's.
     return {**{k: v for k, v in found.items() if k != "config"}, "name": name, "seed": seed,
-            "core": core, "steps": last_step(run), "wall_seconds": trained,
+            "core": core, "steps": found["step"], "wall_seconds": trained,
             "load_at_start": list(load)}
 
 

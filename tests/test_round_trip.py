@@ -26,8 +26,8 @@ from wganlab.training import loop, outputs
 
 @pytest.fixture
 def trained(monkeypatch, tmp_path):
-    """Train a tiny run of a preset; the generator as training left it, and its fixed z
-    (and, as `.sampler`, the generator that samples by default: the EMA copy where kept)."""
+    """Train a tiny run of a preset: its run directory, the generator as training left it, its
+    fixed z, and the generator that samples by default (the EMA copy where the preset keeps one)."""
     seen = {}
     save = outputs.SampleGrids.save
 
@@ -47,15 +47,14 @@ def trained(monkeypatch, tmp_path):
                     "progress": False,
                     "keep_last": 1}})
         result = loop.train(cfg)
-        run.sampler = seen["sampler"]  # what samples by default (read after a call)
-        return result.run_dir, seen["generator"], seen["z"]
+        return result.run_dir, seen["generator"], seen["z"], seen["sampler"]
 
     return run
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_the_trained_generator_comes_back_bit_for_bit(preset, trained, tmp_path, one_thread):
-    run, generator, z = trained(preset)
+    run, generator, z, sampler = trained(preset)
     # A conditional preset's generator takes labels too; its grid starts with class 0.
     labels = (torch.arange(len(z)) % 10,) if get_preset(preset).model.conditional != "none" \
         else ()
@@ -68,7 +67,6 @@ def test_the_trained_generator_comes_back_bit_for_bit(preset, trained, tmp_path,
         assert torch.equal(wganlab.load_generator(checkpoint, weights="raw")(z, *labels), want)
         # What samples by default: the EMA generator of a preset that keeps one, else the raw.
         has_ema = get_preset(preset).train.ema_decay > 0
-        sampler = trained.sampler
         assert torch.equal(sampler(z, *labels), want) != has_ema
         want = sampler(z, *labels)
         assert torch.equal(wganlab.load_generator(run)(z, *labels), want), "default weights"
@@ -85,7 +83,7 @@ def test_the_trained_generator_comes_back_bit_for_bit(preset, trained, tmp_path,
 @pytest.mark.parametrize("preset,kind", [("fast", "projection"), ("seed", "acgan")])
 def test_a_conditional_generator_comes_back_bit_for_bit(preset, kind, trained, tmp_path,
                                                         one_thread):
-    run, generator, z = trained(preset, conditional=kind)
+    run, generator, z, sampler = trained(preset, conditional=kind)
     labels = torch.arange(len(z)) % 10
     with torch.no_grad():
         want = generator(z, labels)
@@ -96,7 +94,7 @@ def test_a_conditional_generator_comes_back_bit_for_bit(preset, kind, trained, t
         checkpoint = loaded.provenance["checkpoint"]
         assert torch.equal(wganlab.load_generator(checkpoint, weights="raw")(z, labels), want)
         assert not torch.equal(loaded(z, (labels + 1) % 10), want)  # the labels matter
-        sampler = trained.sampler  # the EMA copy where the preset keeps one (fast)
+        # The export and the grid hold the default weights: the EMA copy for fast.
         exported = wganlab.export(run, tmp_path / f"{preset}-{kind}.safetensors")
         assert torch.equal(wganlab.load_generator(exported)(z, labels), sampler(z, labels))
     # The grid: row k, column j is G(z_j, k); its first tile is G(z_0, class 0).
@@ -115,7 +113,7 @@ def generator_config(run):
 def test_a_second_builder_would_be_caught(trained, monkeypatch, one_thread):
     """The check bites: a loader whose generator forgets the Keras padding (the old bug)
     gives other images for a seed run."""
-    run, generator, z = trained("seed")
+    run, generator, z, _ = trained("seed")
     build = models.build_generator
 
     def forgetful(cfg, shape, init=True):

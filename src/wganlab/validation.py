@@ -246,9 +246,9 @@ def check_config(cfg: Config) -> None:
     _need(not (cfg.train.ensemble > 1 and cfg.model.spectral_norm and cfg.speed.ensemble_vmap),
           "ensemble", "spectral norm's power iteration has no torch.vmap rule yet; add "
                       "--no-ensemble-vmap to run the members one after another")
-    for flag in not_with_ensemble(cfg)[:1]:
-        _need(cfg.train.ensemble == 1, flag,
-              "not yet with --ensemble: train the members as separate runs")
+    refused = not_with_ensemble(cfg) if cfg.train.ensemble > 1 else []
+    _need(not refused, refused[0] if refused else "ensemble",
+          "not yet with --ensemble: train the members as separate runs")
     # The overfitting heuristic scores held-out images without labels (augmenting.py).
     heldout = cfg.run.max_images is not None or cfg.train.augment_p == "auto"
     _need(not (cfg.model.conditional != "none" and heldout),
