@@ -11,6 +11,11 @@ here is met with room to spare.
         --job "acgan=--conditional acgan" --seeds 1,2,3 -- --preset fast
     python benchmarks/side_by_side.py --out runs/conditional --table   # the table only
 
+With `--steps S --every K` instead of `--minutes`, each run trains S steps and each of its
+checkpoints at a multiple of K is evaluated too (rows "NAME @ STEP"): equal steps, a quality
+curve that the load on the machine cannot change, with each run's seconds per step recorded
+(`seconds_per_step`) for turning steps into time.
+
 Jobs are NAME=FLAGS; the flags after `--` go to every run. Runs land in OUT/NAME/seed-S; a run
 with an eval.json is reused. Appends OUT/records.jsonl (one line per run: name, seed, steps,
 seconds, the load average at its start, and its eval.json) as runs finish, and writes
@@ -37,46 +42,82 @@ COLUMNS = {"fid": "FID", "precision": "precision", "recall": "recall",
            "class_accuracy_min": "worst class"}
 
 
-def one_run(job: tuple[str, list[str], int], out: Path, minutes: float, common: list[str],
-            eval_n: int, cores: Queue) -> dict:
-    """Train and evaluate one job on a core taken from `cores` (given back after)."""
+def one_run(job: tuple[str, list[str], int], out: Path, budget: list[str], common: list[str],
+            eval_n: int, cores: Queue, every: int | None = None) -> list[dict]:
+    """Train and evaluate one job on a core taken from `cores` (given back after); budget:
+    ["--minutes", M] or ["--steps", S]. With `every`, each checkpoint at a multiple of it is
+    evaluated (into OUT/evals/) and named "NAME @ STEP"; else the finished run."""
     name, flags, seed = job
     run = out / name / f"seed-{seed}"
     core = cores.get()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    pin = ["taskset", "-c", str(core)]
     try:
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        pin = ["taskset", "-c", str(core)]
         load, started, trained = os.getloadavg(), time.time(), None
         if not (run / "eval.json").exists():
+            saves = ["--checkpoint-every", str(every), "--keep-last", "10000"] if every else []
             subprocess.run(pin + WGANLAB + ["train", *common, *flags, "--seed", str(seed),
-                                            "--minutes", str(minutes), "--out", str(run),
+                                            *budget, *saves, "--out", str(run),
                                             "--no-progress"],
                            env=env, check=True, stdout=subprocess.DEVNULL)
             trained = time.time() - started
             subprocess.run(pin + WGANLAB + ["evaluate", str(run), "--n", str(eval_n)],
                            env=env, check=True, stdout=subprocess.DEVNULL)
+        found = [(name, json.loads((run / "eval.json").read_text()))]
+        for step in _checkpoint_steps(run, every):
+            where = out / "evals" / f"{name}-seed{seed}-step{step}.json"
+            if not where.exists():
+                where.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(pin + WGANLAB + [
+                    "evaluate", str(run), "--n", str(eval_n), "--out", str(where),
+                    "--checkpoint", str(run / "checkpoints" / f"step-{step:08d}.pt")],
+                    env=env, check=True, stdout=subprocess.DEVNULL)
+            found.append((f"{name} @ {step:,}", json.loads(where.read_text())))
     finally:
         cores.put(core)
-    found = json.loads((run / "eval.json").read_text())
     # The evaluation's own "seed" (of its z) must not hide the run's.
-    return {**{k: v for k, v in found.items() if k != "config"}, "name": name, "seed": seed,
-            "core": core, "steps": found["step"], "wall_seconds": trained,
-            "load_at_start": list(load)}
+    return [{**{k: v for k, v in e.items() if k != "config"}, "name": label, "seed": seed,
+             "core": core, "steps": e["step"], "wall_seconds": trained,
+             "seconds_per_step": _seconds_per_step(run), "load_at_start": list(load)}
+            for label, e in found]
 
 
-def run_jobs(jobs: list[tuple[str, list[str], int]], out: Path, minutes: float,
-             common: list[str], eval_n: int = 10_000, cores: tuple[int, ...] = (0, 1)) -> None:
-    """Run the jobs, one per core at a time, appending each record to OUT/records.jsonl."""
+def _checkpoint_steps(run: Path, every: int | None) -> list[int]:
+    """The steps of the run's checkpoints at multiples of `every` (none without it)."""
+    if not every:
+        return []
+    steps = [int(f.stem.split("-")[1]) for f in (run / "checkpoints").glob("step-*.pt")]
+    return sorted(s for s in steps if s % every == 0)
+
+
+def _seconds_per_step(run: Path) -> float | None:
+    """Training seconds per step over the run, from its last logged row."""
+    lines = (run / "metrics.jsonl").read_text().splitlines() if (
+        run / "metrics.jsonl").exists() else []
+    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = [r for r in rows if r.get("time") and r.get("step")]
+    return rows[-1]["time"] / rows[-1]["step"] if rows else None
+
+
+def run_jobs(jobs: list[tuple[str, list[str], int]], out: Path, minutes: float | None,
+             common: list[str], eval_n: int = 10_000, cores: tuple[int, ...] = (0, 1),
+             steps: int | None = None, every: int | None = None) -> None:
+    """Run the jobs, one per core at a time, appending each record to OUT/records.jsonl:
+    each for `minutes` of wall time, or for `steps` with each checkpoint at a multiple of
+    `every` evaluated too (equal steps: the load on the machine cannot change the result)."""
+    budget = ["--steps", str(steps)] if steps else ["--minutes", str(minutes)]
     free: Queue = Queue()
     for core in cores:
         free.put(core)
     out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(len(cores)) as pool, open(out / "records.jsonl", "a") as log:
-        for record in pool.map(lambda j: one_run(j, out, minutes, common, eval_n, free), jobs):
-            log.write(json.dumps(record) + "\n")
+        for records in pool.map(lambda j: one_run(j, out, budget, common, eval_n, free, every),
+                                jobs):
+            for record in records:
+                log.write(json.dumps(record) + "\n")
+                print(f"{record['name']} seed {record['seed']}: {record['steps']} steps, "
+                      f"FID {record['fid']:.1f}", flush=True)
             log.flush()
-            print(f"{record['name']} seed {record['seed']}: {record['steps']} steps, "
-                  f"FID {record['fid']:.1f}", flush=True)
 
 
 def read_records(out: Path) -> list[dict]:
@@ -131,14 +172,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--minutes", type=float)
+    ap.add_argument("--steps", type=int, help="equal steps instead of equal minutes")
+    ap.add_argument("--every", type=int, help="with --steps: evaluate every K steps too")
     ap.add_argument("--job", action="append", default=[], help="NAME=FLAGS")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--eval-n", type=int, default=10_000)
     ap.add_argument("--cores", default="0,1")
     ap.add_argument("--table", action="store_true", help="only write the table")
     args = ap.parse_args(argv)
-    if not args.table and (args.minutes is None or not args.job):
-        ap.error("give --minutes and at least one --job (or --table)")
+    if not args.table and ((args.minutes is None) == (args.steps is None) or not args.job):
+        ap.error("give --minutes or --steps, and at least one --job (or --table)")
     args.common = common
     return args
 
@@ -151,7 +194,7 @@ def main() -> None:
         jobs = [(name, shlex.split(flags), seed) for seed in map(int, args.seeds.split(","))
                 for name, _, flags in (j.partition("=") for j in args.job)]
         run_jobs(jobs, out, args.minutes, args.common, args.eval_n,
-                 tuple(map(int, args.cores.split(","))))
+                 tuple(map(int, args.cores.split(","))), args.steps, args.every)
     text = table(summarise(read_records(out))) + "\n"
     (out / "table.md").write_text(text)
     print(text)

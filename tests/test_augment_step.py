@@ -109,7 +109,7 @@ def test_auto_moves_p_up_when_the_critic_overfits_and_down_when_not(fair):
     train = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout[:, :, 0, 0] = 0  # the memoriser has never seen these
-    watch = Overfitting(train, heldout, every=4, device=torch.device("cpu"))
+    watch = Overfitting(train, [heldout], every=4, device=torch.device("cpu"))
     p = AugmentP("auto", torch.device("cpu"))
     p.p.fill_(0.5)
     state = FakeState(Memoriser(fair))
@@ -121,6 +121,33 @@ def test_auto_moves_p_up_when_the_critic_overfits_and_down_when_not(fair):
     else:
         assert ratio == pytest.approx(1.0) and float(p.p) == pytest.approx(0.8)
     assert (ratio > TARGET) != fair
+
+
+class TwoMembers(nn.Module):
+    """An ensemble's critic stand-in: member 0 memorises, member 1 is fair."""
+
+    def forward(self, x):
+        first, second = x.chunk(2)
+        return torch.cat([Memoriser(False)(first), Memoriser(True)(second)])
+
+
+def test_auto_moves_each_members_p_by_its_own_critic():
+    g = torch.Generator().manual_seed(0)
+    train = torch.randint(128, 256, (2, 100, 1, 8, 8), dtype=torch.uint8, generator=g)
+    heldout = torch.randint(128, 256, (2, 100, 1, 8, 8), dtype=torch.uint8, generator=g)
+    heldout[:, :, :, 0, 0] = 0
+    # Member k trains on rows [100 k, 100 (k + 1)) of the images, held out its own.
+    watch = Overfitting(train.flatten(0, 1), list(heldout), every=4,
+                        device=torch.device("cpu"), block=100)
+    p = AugmentP("auto", torch.device("cpu"), members=2)
+    p.p.fill_(0.5)
+    state = FakeState(TwoMembers())
+    state.fixed_z = state.fixed_z.repeat(2, 1, 1, 1)
+    for step in (4, 8, 12):
+        p.adjust(watch.measure(state, step), images=1000)
+    assert p.overfit.shape == (2,) and float(p.overfit[0]) == pytest.approx(1.0)
+    assert abs(float(p.overfit[1])) < 0.05
+    assert p.p.tolist() == pytest.approx([0.8, 0.5 - 3 * 1000 / IMAGES_TO_ONE])
 
 
 def test_the_heuristic_by_hand_and_p_stays_a_probability():
@@ -169,7 +196,7 @@ def test_under_ddp_each_rank_takes_its_slice_of_the_global_batchs_draws():
     policies = ("translation", "cutout")
     x = torch.randn(3, 1, 8, 8)
     p = torch.tensor(1.0)
-    got = Augmenter(policies, p, torch.Generator().manual_seed(3), torch.device("cpu"),
+    got = Augmenter(policies, p, [torch.Generator().manual_seed(3)], torch.device("cpu"),
                     Shard(rank=1, world=2))(x)
     u = torch.rand(6, draws_needed(policies), generator=torch.Generator().manual_seed(3))
     assert torch.equal(got, augment(x, u[3:], p, policies))

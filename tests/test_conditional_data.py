@@ -51,7 +51,7 @@ def prepare(dataset_name, data, **model):
     cfg = apply_overrides(get_preset("fast"), {
         "model": {"conditional": "projection", **model},
         "run": {"dataset": dataset_name}})
-    return loop._prepare_data(cfg, data, loop.distributed.Shard(), torch.device("cpu"))
+    return loop._prepare_data(cfg, data, len(data), loop.distributed.Shard(), torch.device("cpu"))
 
 
 def test_a_folder_with_one_class_is_refused(tmp_path):
@@ -85,7 +85,7 @@ def test_the_run_takes_the_data_sets_class_names():
                                           "has labels up to 9"):
         prepare("synthetic", data, class_names=("a", "b", "c"))
     plain = apply_overrides(cfg, {"model": {"conditional": "none", "class_names": None}})
-    cfg, _, labels = loop._prepare_data(plain, data, loop.distributed.Shard(),
+    cfg, _, labels = loop._prepare_data(plain, data, len(data), loop.distributed.Shard(),
                                         torch.device("cpu"))
     assert labels is None and cfg.model.class_names is None  # unconditional: as before
 

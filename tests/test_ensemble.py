@@ -7,10 +7,19 @@ Presets: seed (BatchNorm and dropout in the critic, the shared step, Keras's Ada
 (a layer-norm critic, five critic updates) and fast (layer norm, with an EMA generator).
 Dropout masks are compared exactly: each member draws them from its own stream, in the
 state its single run's global stream has after initialising (ensemble.py).
+
+What each member draws or is given beyond that is its own too, and compared the same way:
+augmentations and flips (from its noise stream), --augment-p auto's p and heuristic (from
+its own critic, training and held-out images), its --max-images subset (drawn by its seed),
+and, for conditional models, its classes (from its own data order) and fixed-z class grid.
 """
 
+import json
+
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ensemble_compare import assert_member_is_single, same
 from tiny import train_argv
@@ -33,7 +42,9 @@ def newest(run) -> dict:
 def ensemble(out, preset: str, steps: int, *extra) -> dict:
     """Train a two-member tiny ensemble of `preset`; its newest checkpoint."""
     seeds = ["--seeds", *map(str, SEEDS)]
-    assert main(train_argv(preset, out, steps, "--ensemble", "2", *seeds, *extra)) == 0
+    # Stacked unless told otherwise (the default on the CPU runs members one after another).
+    vmap = [] if "--no-ensemble-vmap" in extra else ["--ensemble-vmap"]
+    assert main(train_argv(preset, out, steps, "--ensemble", "2", *seeds, *vmap, *extra)) == 0
     return newest(out)
 
 
@@ -94,3 +105,76 @@ def test_every_recipe_trains_as_an_ensemble(preset, extra, tmp_path):
     first, second = (member_state(ens["generator"], k, 2) for k in range(2))
     assert all(torch.isfinite(v).all() for v in first.values() if v.is_floating_point())
     assert not torch.equal(first["project.0.weight"], second["project.0.weight"])
+
+
+# Looped members with the plain (foreach) Adam are their single runs bit for bit; the fused
+# CPU Adam rounds a stacked tensor's elements differently from a member's own tensor's.
+LOOPED = ("--no-ensemble-vmap", "--no-fused-optimizer")
+OWN = {
+    "augment+xflip": ("--augment", "translation,cutout,colour", "--augment-p", "0.5",
+                      "--xflip"),
+    "auto+subset": ("--augment", "translation,cutout", "--augment-p", "auto",
+                    "--max-images", "200"),
+    "acgan": ("--conditional", "acgan"),
+    "projection": ("--conditional", "projection"),
+}
+
+
+# Stacked: one case (the draws are outside the networks; the labels go through them).
+@pytest.mark.parametrize("case, looped", [(c, True) for c in OWN] + [("projection", False)])
+def test_members_draw_augment_and_condition_as_their_single_runs(case, looped, tiny_run,
+                                                                 tmp_path):
+    loop = LOOPED if looped else ()
+    steps = 5  # --augment-p auto adapts p after step 4
+    ens = ensemble(tmp_path / "ens", "fast", steps, *loop, *OWN[case])
+    for k, seed in enumerate(SEEDS):
+        single_run = tiny_run("fast", steps, "--seed", seed, *loop[1:], *OWN[case])
+        single = newest(single_run)
+        assert_member_is_single(ens, k, len(SEEDS), single, exact=looped)
+        if "augment" in single:  # auto: the member's own p and heuristic
+            for key in ("p", "overfit"):
+                assert torch.equal(ens["augment"][key][k], single["augment"][key]), key
+        if case == "acgan":  # its fixed-z class grid is its single run's
+            grid = tmp_path / "ens" / "samples" / "members" / f"epoch-001-m{k}.png"
+            assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(
+                Image.open(single_run / "samples" / "epoch-001.png")))
+    if case == "auto+subset":
+        assert abs(float(ens["augment"]["overfit"][0])) > 0  # a measured heuristic
+        run = json.loads((tmp_path / "ens" / "run.json").read_text())
+        assert run["subset_seed"] == list(SEEDS) and run["n_images"] == 200
+
+
+def test_each_members_fixed_z_asks_for_the_classes_its_single_run_asks():
+    from wganlab.config import apply_overrides, get_preset
+    from wganlab.ensemble import member_config
+    from wganlab.training.state import TrainState
+
+    cfg = apply_overrides(get_preset("fast-acgan"), {
+        "model": {"g_filters": 8, "c_filters": 4, "z_dim": 8, "image_shape": (1, 8, 8),
+                  "class_names": tuple("abcdefghij")},
+        "train": {"ensemble": 2, "seeds": SEEDS}})
+    members = TrainState.build(cfg, torch.device("cpu"))
+    for k in range(2):
+        single = TrainState.build(member_config(cfg, k), torch.device("cpu"))
+        assert torch.equal(members.fixed_z.unflatten(0, (2, -1))[k], single.fixed_z)
+        assert torch.equal(members.fixed_labels.unflatten(0, (2, -1))[k], single.fixed_labels)
+
+
+def test_members_are_batched_by_default_on_cuda_only(monkeypatch):
+    """The default decides per device (CPU: one after another, measured faster), driven with
+    real torch.device objects; an explicit --ensemble-vmap / --no-ensemble-vmap wins, and
+    spectral norm (no vmap rule) runs looped by default."""
+    from wganlab.config import apply_overrides, get_preset
+    from wganlab.ensemble import stacked
+    from wganlab.training.runner import applicable
+
+    cfg = apply_overrides(get_preset("fast"), {"train": {"ensemble": 2}})
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert stacked(cfg, cuda) and not stacked(cfg, cpu)
+    assert stacked(cfg, torch.device("cuda"))  # "cuda" and "cuda:0" alike
+    assert applicable(cfg, cuda)[0].ensemble_vmap is True  # what run.json records
+    assert applicable(cfg, cpu)[0].ensemble_vmap is False
+    told = apply_overrides(cfg, {"speed": {"ensemble_vmap": True}})
+    assert stacked(told, cpu)
+    assert not stacked(apply_overrides(cfg, {"speed": {"ensemble_vmap": False}}), cuda)
+    assert not stacked(apply_overrides(get_preset("sngan"), {"train": {"ensemble": 2}}), cuda)

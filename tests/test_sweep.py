@@ -206,8 +206,9 @@ def test_an_interrupted_run_stops_the_sweep_with_its_exit_code(tmp_path, monkeyp
 def test_sweep_trains_a_presets_seeds_as_one_ensemble_where_it_can(tmp_path,
                                                                     synthetic_evaluator):
     out = tmp_path / "sweep"
+    # Members batched (vmap) as asked: spectral norm cannot be, so sngan's seeds run apart.
     argv = ["sweep", "--presets", "wgan-gp,sngan", "--seeds", "2", "--minutes", "0.02",
-            "--eval-samples", "64", "--out", str(out), *TINY]
+            "--eval-samples", "64", "--out", str(out), "--ensemble-vmap", *TINY]
     assert main(argv) == 0
     result = json.loads((out / "sweep.json").read_text())
     timed = result["runs"]["equal_time"]
@@ -227,15 +228,19 @@ def test_sweep_trains_a_presets_seeds_as_one_ensemble_where_it_can(tmp_path,
     assert all(r["steps"] == result["equal_steps"] for r in stepped)
 
 
-def test_sweep_trains_seeds_separately_where_an_ensemble_cannot_take_the_recipe(tmp_path):
-    """A conditional preset, augmentation or a subset: the seeds run one by one, and the table
-    names the flags (an ensemble would be refused by validation, stopping the sweep)."""
-    def why(preset, **overrides):
-        sweep = S.Sweep([preset], [1, 2], 1.0, tmp_path, overrides, ensembles=True)
+def test_sweep_trains_every_recipe_as_an_ensemble_unless_told_or_unable(tmp_path):
+    """Conditional presets, augmentation and subsets train as ensembles too (their labels,
+    draws and subsets are per member); spectral norm under vmap, one seed and
+    --separate-seeds do not, and the table says which."""
+    def why(preset, separate=False, seeds=(1, 2), **overrides):
+        sweep = S.Sweep([preset], list(seeds), 1.0, tmp_path, overrides,
+                        ensembles=not separate)
         return S.why_separate(sweep, preset)
 
-    assert why("fast") is None
-    assert why("fast-acgan") == "not yet with --ensemble: --conditional"
+    assert why("fast") is None and why("fast-acgan") is None
     assert why("fast", train={"augment": "translation", "xflip": True},
-               run={"max_images": 500}) == ("not yet with --ensemble: --augment, --xflip, "
-                                            "--max-images")
+               run={"max_images": 500}) is None
+    assert why("sngan") is None  # its members run one after another
+    assert why("sngan", speed={"ensemble_vmap": True}) == "spectral norm has no torch.vmap rule"
+    assert why("fast", seeds=(1,)) == "one seed"
+    assert why("fast", separate=True) == "--separate-seeds"

@@ -156,9 +156,11 @@ class SpeedConfig:
                "wgan-gp)")
     bf16: bool = opt(False, "bf16 autocast of the forward passes and losses; backward passes "
                             "and the penalty's gradient norm stay fp32 (H200: about equal)")
-    ensemble_vmap: bool = opt(
-        True, "run an ensemble's members as one batched network (torch.vmap: grouped "
-              "kernels); --no-ensemble-vmap runs them one after another (same maths)")
+    ensemble_vmap: bool | None = opt(
+        None, "run an ensemble's members as one batched network (torch.vmap: grouped "
+              "kernels), or with --no-ensemble-vmap one after another (same maths); default: "
+              "batched on CUDA, one after another on the CPU (measured faster there) and "
+              "with spectral norm")
 
 
 @dataclass

@@ -61,7 +61,7 @@ class Ensemble(nn.Module):
             self.register_buffer(name.replace(".", SEP), torch.stack(values))
             self._names.append(name)
         self._shapes: dict = {}
-        for name in ("z_dim", "image_shape"):  # what samplers ask a network
+        for name in ("z_dim", "image_shape", "n_classes"):  # what samplers ask a network
             if hasattr(base, name):
                 setattr(self, name, getattr(base, name))
 
@@ -131,6 +131,16 @@ class Ensemble(nn.Module):
         return self._shapes[shape]
 
 
+def stacked(cfg, device: torch.device) -> bool:
+    """Whether an ensemble's members run as one batched network: --ensemble-vmap as given;
+    by default on CUDA (one batched kernel fills the GPU), not on the CPU (measured: looped
+    members cost N x one, stacked up to 1.45 N x; benchmarks/ensemble_speed.py) and not with
+    spectral norm (its power iteration has no torch.vmap rule)."""
+    if cfg.speed.ensemble_vmap is not None:
+        return cfg.speed.ensemble_vmap
+    return device.type == "cuda" and not cfg.model.spectral_norm
+
+
 def member_state(state: dict, k: int, members: int) -> dict:
     """Member k's state dict (a plain network's) from an Ensemble's (or its EMA copy's)."""
     if not 0 <= k < members:
@@ -190,8 +200,13 @@ def estimated_bytes(cfg, image_shape: tuple[int, int, int], batch_size: int,
 
     hooks = [m.register_forward_hook(count) for net in (generator, critic)
              for m in net.modules()]
+    z = torch.empty(1, generator.z_dim, device="meta")
     with torch.no_grad():
-        critic(generator(torch.empty(1, generator.z_dim, device="meta")))
+        if generator.n_classes:
+            labels = torch.zeros(1, dtype=torch.long, device="meta")
+            critic(generator(z, labels), labels)
+        else:
+            critic(generator(z))
     for hook in hooks:
         hook.remove()
     per_member = STATE_COPIES * weights + ACTIVATION_COPIES * outputs[0] * batch_size

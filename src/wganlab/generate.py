@@ -257,9 +257,15 @@ def class_grid(generator: Generator, z: torch.Tensor, classes=None) -> torch.Ten
         raise ConfigError("class grid: this generator is unconditional (no classes)")
     rows = [class_index(names, k, "classes") for k in classes] if classes is not None \
         else list(range(len(names)))
-    labels = torch.tensor(rows, device=z.device).repeat_interleave(len(z))
     with eval_mode(generator):
-        return generator(z.repeat(len(rows), 1), labels)
+        return generator(*class_grid_inputs(z, rows))
+
+
+def class_grid_inputs(z: torch.Tensor, rows: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (z, labels) of a class grid, row by row: every z (N, z_dim) with class rows[0],
+    then every z with rows[1], ..."""
+    labels = torch.tensor(rows, device=z.device).repeat_interleave(len(z))
+    return z.repeat(len(rows), 1), labels
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,6 @@ from .. import config as C
 from ..base.files import write_json
 from ..errors import ConfigError
 from ..metrics.health import number, read_rows
-from ..validation import not_with_ensemble
 from .sweep_table import format_table, plot_sweep, summarise
 
 RESULT = "sweep_result.json"
@@ -67,11 +66,8 @@ def why_separate(sweep: Sweep, preset: str) -> str | None:
         return "--separate-seeds"
     if len(sweep.seeds) < 2:
         return "one seed"
-    if cfg.model.spectral_norm and cfg.speed.ensemble_vmap:
+    if cfg.model.spectral_norm and cfg.speed.ensemble_vmap is True:
         return "spectral norm has no torch.vmap rule"
-    fields = not_with_ensemble(cfg)
-    if fields:
-        return "not yet with --ensemble: " + ", ".join("--" + f.replace("_", "-") for f in fields)
     return None
 
 

@@ -21,6 +21,7 @@ auto). The maths is in wganlab/augment.py; here is where its random numbers and 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from ..augment import augment, draws_needed, parse_policies
 from ..config import Config
 from ..data import Dataset, load_dataset, to_float
 from ..data.subset import take_subset
+from ..ensemble import member_seeds
 from ..errors import ConfigError
 from ..metrics import health
 from ..metrics.overfit import critic_scores, overfit_ratio
@@ -43,13 +45,15 @@ SCORED = 64  # images of each kind the heuristic scores
 
 
 class AugmentP:
-    """p on the device: fixed, or adapted (auto) from the overfitting heuristic."""
+    """p on the device: fixed, or adapted (auto) from the overfitting heuristic; one per
+    member of an ensemble ((N,) then, each adapted from its own member's heuristic)."""
 
-    def __init__(self, value: float | str, device: torch.device):
+    def __init__(self, value: float | str, device: torch.device, members: int = 1):
         self.auto = value == "auto"
         start = 0.0 if self.auto else float(value)
-        self.p = torch.tensor(start, device=device)
-        self.overfit = torch.zeros((), device=device)  # the last heuristic (auto)
+        shape = (members,) if members > 1 else ()
+        self.p = torch.full(shape, start, device=device)
+        self.overfit = torch.zeros(shape, device=device)  # the last heuristic (auto)
 
     @torch.no_grad()
     def adjust(self, overfit: torch.Tensor, images: int) -> None:
@@ -68,37 +72,47 @@ class AugmentP:
 
 
 class Augmenter:
-    """x -> augment(x, draws, p): the policies with fresh draws from the noise stream."""
+    """x -> augment(x, draws, p): the policies with fresh draws from the noise stream, or, for
+    an ensemble's member-major x, each member's share with draws from its own stream (and
+    its own p), so member k augments exactly as its single run does."""
 
-    def __init__(self, policies: tuple[str, ...], p: torch.Tensor, noise: torch.Generator,
-                 device: torch.device, shard: Shard = Shard()):
-        self.policies, self.p, self.noise, self.device = policies, p, noise, device
+    def __init__(self, policies: tuple[str, ...], p: torch.Tensor,
+                 noises: list[torch.Generator], device: torch.device, shard: Shard = Shard()):
+        self.policies, self.p, self.noises, self.device = policies, p, noises, device
         self.shard, self.draws = shard, draws_needed(policies)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x (b, C, H, W) augmented; draws for the global batch, this rank's slice used."""
-        u = torch.rand(len(x) * self.shard.world, self.draws, generator=self.noise,
-                       device=self.noise.device)
-        return augment(x, self.shard.take(u).to(self.device), self.p, self.policies)
+        b = len(x) // len(self.noises)  # each member's share
+        u = torch.cat([self.shard.take(torch.rand(b * self.shard.world, self.draws,
+                                                  generator=g, device=g.device))
+                       for g in self.noises])
+        p = self.p if self.p.dim() == 0 else self.p.repeat_interleave(b)
+        return augment(x, u.to(self.device), p, self.policies)
 
 
-def make_augmenter(cfg: Config, p: AugmentP | None, noise: torch.Generator,
+def make_augmenter(cfg: Config, p: AugmentP | None, noises: list[torch.Generator],
                    device: torch.device, shard: Shard = Shard()) -> Augmenter | None:
-    """The run's Augmenter, or None without --augment."""
+    """The run's Augmenter, or None without --augment; noises: each member's stream."""
     policies = parse_policies(cfg.train.augment)
     if not policies:
         return None
     if p is None:  # a runner built without the run's state (tests, the benchmark)
-        p = AugmentP(cfg.train.augment_p, device)
-    return Augmenter(policies, p.p, noise, device, shard)
+        p = AugmentP(cfg.train.augment_p, device, cfg.train.ensemble)
+    return Augmenter(policies, p.p, noises, device, shard)
 
 
 class Overfitting:
-    """The overfitting heuristic from held-out real images (see the module's docstring)."""
+    """The overfitting heuristic from held-out real images (see the module's docstring); for
+    an ensemble (N,), each member's from its own training and held-out images.
 
-    def __init__(self, images: torch.Tensor, heldout: torch.Tensor, every: int | None,
-                 device: torch.device):
-        self.images, self.heldout, self.every, self.device = images, heldout, every, device
+    images: the run's training images; with `block`, member k's are rows [k * block,
+    (k + 1) * block) (each member's own --max-images subset). heldouts: each member's."""
+
+    def __init__(self, images: torch.Tensor, heldouts: list[torch.Tensor], every: int | None,
+                 device: torch.device, block: int | None = None):
+        self.images, self.heldouts, self.every, self.device = images, heldouts, every, device
+        self.block = block
 
     def due(self, step: int) -> bool:
         """Whether p adapts after this step (every INTERVAL steps with auto)."""
@@ -109,31 +123,58 @@ class Overfitting:
         start = (step * n) % (len(images) - n + 1)
         return to_float(images[start:start + n].to(self.device))
 
+    def _trained_on(self, k: int) -> torch.Tensor:
+        return self.images if self.block is None else \
+            self.images[k * self.block:(k + 1) * self.block]
+
     def measure(self, state, step: int) -> torch.Tensor:
-        """The heuristic now, as a 0-dim device tensor (no host sync)."""
+        """The heuristic now, as a 0-dim device tensor, (N,) for an ensemble (no host sync)."""
+        members = len(self.heldouts)
         fake = health.generate_as_trained(state.generator, state.fixed_z)
-        return overfit_ratio(critic_scores(state.critic, self._slice(self.images, step)),
-                             critic_scores(state.critic, self._slice(self.heldout, step)),
-                             critic_scores(state.critic, fake))
+        scores = [critic_scores(state.critic, torch.cat(
+            [self._slice(images, step) for images in kind])).chunk(members)
+            for kind in ([self._trained_on(k) for k in range(members)], self.heldouts)]
+        scores.append(critic_scores(state.critic, fake).chunk(members))
+        ratios = [overfit_ratio(*each) for each in zip(*scores)]
+        return ratios[0] if members == 1 else torch.stack(ratios)
 
 
-def select_images(cfg: Config, data: Dataset) -> tuple[Dataset, torch.Tensor | None]:
-    """The images the run trains on (--max-images' subset, or all) and its held-out real
-    images (uint8): the rest of the split with --max-images, else for auto the test split,
-    else None (no overfitting heuristic)."""
+def select_images(cfg: Config, data: Dataset
+                  ) -> tuple[Dataset, list[torch.Tensor] | None, int | None]:
+    """The images the run trains on, each member's held-out real images (uint8), and the
+    size of each member's block of training images (None: every member trains on them all).
+
+    --max-images takes a subset per member seed (member k's is its single run's); an ensemble
+    trains on the subsets one after another (block = --max-images) and holds out the rest of
+    the split per member. Without --max-images, auto holds out the test split (else None: no
+    overfitting heuristic)."""
     r, t = cfg.run, cfg.train
-    heldout = None
+    heldouts = None
+    block = None
     if r.max_images is not None:
+        seeds = member_seeds(t.seed, t.ensemble, t.seeds) if t.ensemble > 1 else [t.seed]
         try:
-            data, heldout = take_subset(data, r.max_images, t.seed)
+            subsets, heldouts = zip(*(take_subset(data, r.max_images, s) for s in seeds))
         except ValueError as e:
             raise ConfigError(f"--max-images: {e}") from None
-    if (heldout is None or len(heldout) == 0) and t.augment_p == "auto":
+        data, heldouts = subsets[0], list(heldouts)
+        if len(subsets) > 1:
+            data, block = concat(subsets), r.max_images
+    if (heldouts is None or len(heldouts[0]) == 0) and t.augment_p == "auto":
         folder = r.dataset.startswith("folder:")
         if r.dataset == "user" or (folder and not (Path(r.dataset[7:]) / "test").is_dir()):
             raise ConfigError("--augment-p: auto needs held-out real images: give "
                               "--max-images below the data set's size (the rest is held out) "
                               "or a data set with a test split")
-        heldout = load_dataset(r.dataset, "test", r.data_dir, cfg.model.image_shape,
-                               r.on_bad_image).images
-    return data, heldout if heldout is not None and len(heldout) else None
+        test = load_dataset(r.dataset, "test", r.data_dir, cfg.model.image_shape,
+                            r.on_bad_image).images
+        heldouts = [test] * t.ensemble
+    return data, heldouts if heldouts is not None and len(heldouts[0]) else None, block
+
+
+def concat(subsets) -> Dataset:
+    """Several Datasets of one source as one: images (and labels) one after another."""
+    first = subsets[0]
+    labels = None if first.labels is None else torch.cat([s.labels for s in subsets])
+    return dataclasses.replace(first, images=torch.cat([s.images for s in subsets]),
+                               labels=labels)

@@ -8,8 +8,8 @@ world size (on CPU the draws are the one-process run's exactly; on CUDA Philox o
 them different but identically distributed). With --xflip a flip draw per real image follows,
 and with --augment the step draws its augmentations from the same stream (augmenting.py);
 without them nothing more is drawn. An ensemble (--ensemble N) has one stream per member,
-each consumed in that order (so member k draws what its single run draws), and each draw is
-the members' draws concatenated, member-major.
+each consumed in that order (flips and augmentations too), so member k draws what its
+single run draws, and each draw is the members' draws concatenated, member-major.
 
 Labels (conditional runs only) come from the data, gathered with the images' own indices
 from a label tensor that lives beside the images (on the device when they are), so a CUDA
@@ -56,7 +56,6 @@ class BatchMaker:
         t = cfg.train
         self.images, self.device, self.shard = images, device, shard
         self.noises = list(noise) if isinstance(noise, (list, tuple)) else [noise]
-        self.noise = self.noises[0]  # augmentation, flips (refused with an ensemble)
         # The data's labels (N,) int64 beside the images; only a conditional model reads them.
         self.labels = labels if cfg.model.conditional != "none" else None
         if cfg.model.conditional != "none" and labels is None:
@@ -67,7 +66,7 @@ class BatchMaker:
         self.interpolates = losses.PENALTIES[t.penalty][1]
         self.channels_last, self.xflip = cfg.speed.channels_last, t.xflip
         # What the step passes every critic input through (None without --augment).
-        self.augmenter = make_augmenter(cfg, augment_p, self.noise, device, shard)
+        self.augmenter = make_augmenter(cfg, augment_p, self.noises, device, shard)
 
     def indices(self, order: torch.Tensor, first: int) -> torch.Tensor:
         """This process's image indices for the step from batch `first` of `order`:
@@ -96,11 +95,11 @@ class BatchMaker:
                     self.batch_size, generator=g, device=g.device).to(self.device))))
         if not self.shared:
             z.append(self._z())
-        if self.xflip:
-            u = torch.rand(self.updates, self.batch_size, generator=self.noise,
-                           device=self.noise.device)
-            u = self.shard.take(u.T).T.to(self.device)  # this rank's images of each batch
-            reals = xflip(reals.flatten(0, 1), u.flatten()).unflatten(0, reals.shape[:2])
+        if self.xflip:  # (b, updates) per member: this rank's images of each batch
+            u = self._draw(lambda g: self.shard.take(torch.rand(
+                self.updates, self.batch_size, generator=g, device=g.device).T)).T
+            reals = xflip(reals.flatten(0, 1), u.to(self.device).flatten()
+                          ).unflatten(0, reals.shape[:2])
         return Batch(reals, torch.stack(z), torch.stack(alphas) if alphas else None,
                      self._labels(indices))
 

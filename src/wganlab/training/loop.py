@@ -20,7 +20,7 @@ from ..base.files import remove_temporaries, write_json
 from ..base.lock import RunLock
 from ..config import Config, apply_overrides, validate
 from ..data import Dataset, load_dataset
-from ..ensemble import check_memory
+from ..ensemble import check_memory, member_seeds
 from ..errors import ConfigError, NonFiniteError
 from ..metrics import health
 from ..models import check_image_size
@@ -31,6 +31,7 @@ from ..version import __version__
 from . import distributed
 from .augmenting import INTERVAL, Overfitting, select_images
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
+from .members import expand
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
 from .progress import Progress
 from .resume import check_same_run, load_initial_weights, resume_point
@@ -89,9 +90,10 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         data = load_dataset(r.dataset, "train", r.data_dir, cfg.model.image_shape,
                             r.on_bad_image)
     # --max-images' subset; held-out real images for the overfitting heuristic, if any.
-    data, heldout = select_images(cfg, data)
-    cfg, images, labels = _prepare_data(cfg, data, shard, device)
-    per_epoch = steps_per_epoch(len(images), cfg)
+    data, heldouts, block = select_images(cfg, data)
+    n_images = block or len(data)  # each member's, when each trains on its own subset
+    cfg, images, labels = _prepare_data(cfg, data, n_images, shard, device)
+    per_epoch = steps_per_epoch(n_images, cfg)
     total = planned_steps(cfg, per_epoch)
 
     # Build the networks, optimizers and random streams; restore them when resuming.
@@ -113,9 +115,9 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         write_json(out / "config.json", cfg.to_dict())
         write_json(out / "run.json", {
             "version": __version__, "steps_per_epoch": per_epoch, "planned_steps": total,
-            "n_images": len(images), "data_source": data.source, "device": str(device),
-            "max_images": r.max_images, "subset_seed": t.seed if r.max_images else None,
-            "heldout_images": 0 if heldout is None else len(heldout),
+            "n_images": n_images, "data_source": data.source, "device": str(device),
+            "max_images": r.max_images, "subset_seed": _subset_seed(cfg),
+            "heldout_images": 0 if heldouts is None else len(heldouts[0]),
             "world_size": shard.world, "step_mode": runner.mode, "eager_reason": runner.reason,
             "speed": asdict(runner.speed), "speed_notes": runner.notes,
             "init_from": str(init_from) if init_from else _earlier(out, "init_from")})
@@ -133,8 +135,9 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         health_watch = HealthWatch(log, cfg.model.image_shape, progress.say)
         watchers += [summary, health_watch] + [tensorboard] * bool(tensorboard)
         evaluation = Evaluation(out, cfg, log, progress.say, device, [health_watch])
-    overfit = None if heldout is None else Overfitting(
-        images, heldout.to(device), INTERVAL if augment_p is not None else None, device)
+    overfit = None if heldouts is None else Overfitting(
+        images, [h.to(device) for h in heldouts], INTERVAL if augment_p is not None else None,
+        device, block)
     order, order_epoch, exit_code = None, -1, 0
 
     def sync():
@@ -150,7 +153,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             # tutorial's shared step, on the batches the epoch order gives.
             epoch, k = divmod(state.step, per_epoch)
             if order_epoch != epoch:
-                order, order_epoch = member_orders(len(images), cfg, epoch, device), epoch
+                order, order_epoch = member_orders(n_images, cfg, epoch, device, block), epoch
             try:
                 terms = runner.step(order, k * (1 if t.shared_step else t.n_critic))
             except NonFiniteError as e:
@@ -217,7 +220,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                        evaluation.last if evaluation is not None else None)
 
 
-def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device
+def _prepare_data(cfg: Config, data: Dataset, n_images: int, shard, device: torch.device
                   ) -> tuple[Config, torch.Tensor, torch.Tensor | None]:
     """The run's config with the data set's image shape (and, conditional, its class names),
     the images (on the device when they fit) and the labels beside them (None when
@@ -230,9 +233,9 @@ def _prepare_data(cfg: Config, data: Dataset, shard, device: torch.device
         names = class_names_for(cfg, data)
         cfg, labels = apply_overrides(cfg, {"model": {"class_names": names}}), data.labels
     check_image_size(shape, cfg.model.n_blocks)
-    if t.batch_size > len(data.images):
+    if t.batch_size > n_images:
         raise ConfigError(f"--batch-size: {t.batch_size} is larger than the data set "
-                          f"({len(data.images)} images)")
+                          f"({n_images} images)")
     distributed.check_batch(t.batch_size, shard)
     if t.ensemble > 1:
         if shard.world > 1:
@@ -286,10 +289,19 @@ def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: b
 
 
 def _overfitting_row(overfit: Overfitting, augment_p, state: TrainState) -> dict:
-    """The row fields of the overfitting heuristic (and, with auto, p); reads the device."""
-    if augment_p is None:
-        return {"overfit": float(overfit.measure(state, state.step))}
-    return {"overfit": float(augment_p.overfit), "augment_p": float(augment_p.p)}
+    """The row fields of the overfitting heuristic (and, with auto, p); reads the device.
+    An ensemble's are the mean over members and each member's as NAME.mK."""
+    values = {"overfit": overfit.measure(state, state.step)} if augment_p is None else \
+        {"overfit": augment_p.overfit, "augment_p": augment_p.p}
+    return {name: float(v) for name, v in expand(values).items()}
+
+
+def _subset_seed(cfg: Config) -> int | list[int] | None:
+    """The seed(s) --max-images' subset was drawn by: each member's for an ensemble."""
+    t = cfg.train
+    if cfg.run.max_images is None:
+        return None
+    return member_seeds(t.seed, t.ensemble, t.seeds) if t.ensemble > 1 else t.seed
 
 
 def _earlier(out: Path, key: str):

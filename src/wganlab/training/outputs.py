@@ -15,10 +15,10 @@ from ..base.images import grid_png, make_grid, to_uint8
 from ..conditioning import asked_classes
 from ..config import Config
 from ..data import sample_z
-from ..generate import class_grid
+from ..generate import class_grid_inputs
 from ..models import eval_mode
 from ..reporting.plots import redraw
-from .state import GRID_CLASSES, GRID_COLUMNS, N_FIXED, TrainState
+from .state import GRID_CLASSES, GRID_COLUMNS, TrainState
 
 
 class SampleGrids:
@@ -30,23 +30,24 @@ class SampleGrids:
         self.out, self.tensorboard = out, tensorboard
 
     def images(self, state: TrainState) -> torch.Tensor:
-        """The fixed z through the sampling generator in inference mode, as uint8 images."""
+        """The fixed z through the sampling generator in inference mode, as uint8 images,
+        (members, images, C, H, W): an ensemble's members each draw from their own fixed z."""
         # The EMA generator when the run keeps one.
         generator = state.sampler
+        members = getattr(generator, "members", 1)
         with torch.no_grad(), eval_mode(generator):
             if state.fixed_labels is None:
-                return to_uint8(generator(state.fixed_z))
-            rows = range(min(generator.n_classes, GRID_CLASSES))
-            return to_uint8(class_grid(generator, state.fixed_z[:GRID_COLUMNS], rows))
+                return to_uint8(generator(state.fixed_z)).unflatten(0, (members, -1))
+            rows = list(range(min(generator.n_classes, GRID_CLASSES)))
+            inputs = [class_grid_inputs(z[:GRID_COLUMNS], rows)
+                      for z in state.fixed_z.unflatten(0, (members, -1))]
+            z, labels = (torch.cat(x) for x in zip(*inputs))  # member-major
+            return to_uint8(generator(z, labels)).unflatten(0, (members, -1))
 
     def save(self, state: TrainState, epoch: int) -> None:
         """Write samples/epoch-NNN.png (and the grid to TensorBoard when on). An ensemble's
         members each get samples/members/epoch-NNN-mK.png; epoch-NNN.png is member 0's."""
-        images = self.images(state)
-        # An ensemble's grid holds its members' N_FIXED images one after another (ensembles
-        # are unconditional; a conditional grid is one class-row grid).
-        members = images.unflatten(0, (-1, N_FIXED)) if state.fixed_labels is None \
-            else images[None]
+        members = self.images(state)
         if len(members) > 1:
             (self.out / "samples" / "members").mkdir(exist_ok=True)
             for k, grid in enumerate(members):

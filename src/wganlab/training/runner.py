@@ -16,6 +16,7 @@ import torch
 
 from ..base.device import fit_threads
 from ..config import Config, SpeedConfig
+from ..ensemble import stacked
 from . import distributed, fast, kernels
 from .batches import BatchMaker
 from .distributed import Shard
@@ -59,7 +60,8 @@ class EagerStep:
 
 def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str]]:
     """The config's speed settings that apply to this run, and a note for each one dropped."""
-    speed, notes = cfg.speed, []
+    # An ensemble's default way of running its members, decided for this device.
+    speed, notes = replace(cfg.speed, ensemble_vmap=stacked(cfg, device)), []
     if speed.cudnn_benchmark and (device.type != "cuda" or cfg.run.deterministic):
         speed = replace(speed, cudnn_benchmark=False)
         if device.type == "cuda":  # timing-picked algorithms differ from run to run

@@ -53,14 +53,18 @@ def epoch_order(n: int, seed: int, epoch: int, device, buffer: int | None = None
     return buffer_shuffle(n, buffer, g).to(device)
 
 
-def member_orders(n: int, cfg, epoch: int, device) -> torch.Tensor:
+def member_orders(n: int, cfg, epoch: int, device, block: int | None = None) -> torch.Tensor:
     """The epoch's data order (n,), or an ensemble's (N, n): member k's is that of a single
-    run seeded with member k's seed."""
+    run seeded with member k's seed; with `block` (each member's own subset of n images,
+    one after another), member k's order is shifted to its rows k * block onwards."""
     t = cfg.train
     if t.ensemble == 1:
         return epoch_order(n, t.seed, epoch, device, t.shuffle_buffer)
-    return torch.stack([epoch_order(n, seed, epoch, device, t.shuffle_buffer)
-                        for seed in member_seeds(t.seed, t.ensemble, t.seeds)])
+    orders = torch.stack([epoch_order(n, seed, epoch, device, t.shuffle_buffer)
+                          for seed in member_seeds(t.seed, t.ensemble, t.seeds)])
+    if block is not None:
+        orders += torch.arange(t.ensemble, device=orders.device).view(-1, 1) * block
+    return orders
 
 
 def buffer_shuffle(n: int, buffer: int, generator: torch.Generator) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from ..base import checkpoint
 from ..config import Config
 from ..data import sample_z
-from ..ensemble import build_ensemble, member_seeds
+from ..ensemble import build_ensemble, member_seeds, stacked
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..models import build_models
 from ..version import __version__
@@ -45,7 +45,7 @@ class TrainState:
         if t.ensemble > 1:  # N members, member k as a single run seeded seeds[k] (one stream each)
             seeds = member_seeds(t.seed, t.ensemble, t.seeds)
             generator, critic = build_ensemble(cfg.model, cfg.model.image_shape, seeds, device,
-                                               cfg.speed.ensemble_vmap)
+                                               stacked(cfg, device))
         else:
             seeds = [t.seed]
             generator, critic = build_models(cfg.model, cfg.model.image_shape)
@@ -60,17 +60,18 @@ class TrainState:
         if t.ema_decay > 0:  # the averaged generator, saved as the checkpoint's "ema" entry
             state.extras["ema"] = GeneratorEMA(generator, t.ema_decay)
         if t.augment_p == "auto" and t.augment != "none":  # p and its heuristic: "augment"
-            state.extras["augment"] = AugmentP("auto", device)
+            state.extras["augment"] = AugmentP("auto", device, t.ensemble)
         return state
 
     @property
     def fixed_labels(self) -> torch.Tensor | None:
-        """Classes for the fixed z in turn (0, 1, ..., K-1, 0, ...); None when unconditional.
-        Derived, not saved: the same on every resume."""
+        """Classes for the fixed z in turn (0, 1, ..., K-1, 0, ...), from 0 again for each
+        member of an ensemble; None when unconditional. Derived, not saved: the same on every
+        resume."""
         k = getattr(self.generator, "n_classes", 0)
         if not k:
             return None
-        return torch.arange(len(self.fixed_z), device=self.fixed_z.device) % k
+        return torch.arange(len(self.fixed_z), device=self.fixed_z.device) % N_FIXED % k
 
     @property
     def sampler(self) -> torch.nn.Module:

@@ -203,7 +203,7 @@ class Step:
         if not self.acgan:
             return _call(self.critic, x, labels), None
         score, logits = self.critic(x, labels, return_logits=True)
-        return score, losses.class_cross_entropy(logits, labels)
+        return score, self.each(losses.class_cross_entropy, logits, labels)
 
     def critic_terms(self, real, fake, alpha, labels=None) -> tuple[torch.Tensor, dict]:
         """The critic's loss on real vs fake (plus its penalty), and the numbers to log;
@@ -215,8 +215,8 @@ class Step:
             self.scores(fake, labels)
         loss = self.each(self.critic_loss, d_real, d_fake).sum()
         terms = {"d_real": self.batch_mean(d_real), "d_fake": self.batch_mean(d_fake)}
-        if real_class is not None:  # (AC-GAN: one network, never an ensemble)
-            loss = loss + t.acgan_weight * real_class
+        if real_class is not None:  # AC-GAN (per member: summed like the loss)
+            loss = loss + t.acgan_weight * real_class.sum()
             terms["c_class_loss"] = real_class.detach()
         if self.penalty is not None:
             # The tutorial's Keras code called the critic without training=True here.
