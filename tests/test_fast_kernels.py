@@ -144,7 +144,7 @@ def test_switches_that_cannot_apply_are_dropped_and_said():
     speed, notes = applicable(strict, torch.device("cuda", 0))
     assert not speed.cudnn_benchmark and notes == ["cudnn-benchmark not used: --deterministic"]
     speed, _ = applicable(cfg, torch.device("cuda", 0))
-    assert speed == SpeedConfig()
+    assert speed == SpeedConfig(ensemble_vmap=True)  # the default, decided for CUDA
 
 
 def test_static_step_passes_the_switches_on():
