@@ -36,6 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import Queue
 
+from wganlab.base.checkpoint import checkpoint_path
+
 WGANLAB = [sys.executable, "-m", "wganlab"]
 COLUMNS = {"fid": "FID", "precision": "precision", "recall": "recall",
            "modes_covered": "classes covered", "class_accuracy": "class accuracy",
@@ -64,13 +66,13 @@ def one_run(job: tuple[str, list[str], int], out: Path, budget: list[str], commo
             subprocess.run(pin + WGANLAB + ["evaluate", str(run), "--n", str(eval_n)],
                            env=env, check=True, stdout=subprocess.DEVNULL)
         found = [(name, json.loads((run / "eval.json").read_text()))]
-        for step in _checkpoint_steps(run, every):
+        for step in range(every, found[0][1]["step"] + 1, every) if every else ():
             where = out / "evals" / f"{name}-seed{seed}-step{step}.json"
             if not where.exists():
                 where.parent.mkdir(parents=True, exist_ok=True)
                 subprocess.run(pin + WGANLAB + [
                     "evaluate", str(run), "--n", str(eval_n), "--out", str(where),
-                    "--checkpoint", str(run / "checkpoints" / f"step-{step:08d}.pt")],
+                    "--checkpoint", str(checkpoint_path(run, step))],
                     env=env, check=True, stdout=subprocess.DEVNULL)
             found.append((f"{name} @ {step:,}", json.loads(where.read_text())))
     finally:
@@ -80,14 +82,6 @@ def one_run(job: tuple[str, list[str], int], out: Path, budget: list[str], commo
              "core": core, "steps": e["step"], "wall_seconds": trained,
              "seconds_per_step": _seconds_per_step(run), "load_at_start": list(load)}
             for label, e in found]
-
-
-def _checkpoint_steps(run: Path, every: int | None) -> list[int]:
-    """The steps of the run's checkpoints at multiples of `every` (none without it)."""
-    if not every:
-        return []
-    steps = [int(f.stem.split("-")[1]) for f in (run / "checkpoints").glob("step-*.pt")]
-    return sorted(s for s in steps if s % every == 0)
 
 
 def _seconds_per_step(run: Path) -> float | None:

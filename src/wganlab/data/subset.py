@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from .tensors import Dataset
@@ -46,3 +48,10 @@ def take_subset(data: Dataset, n: int, seed: int) -> tuple[Dataset, torch.Tensor
     subset = Dataset(data.images[keep], labels, data.name, data.split, data.source,
                      data.num_classes)
     return subset, data.images[others]
+
+
+def concat_datasets(parts: list[Dataset]) -> Dataset:
+    """Datasets of one source as one: their images (and labels) one after another."""
+    labels = None if parts[0].labels is None else torch.cat([d.labels for d in parts])
+    return dataclasses.replace(parts[0], images=torch.cat([d.images for d in parts]),
+                               labels=labels)

@@ -21,7 +21,6 @@ auto). The maths is in wganlab/augment.py; here is where its random numbers and 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
@@ -29,7 +28,7 @@ import torch
 from ..augment import augment, draws_needed, parse_policies
 from ..config import Config
 from ..data import Dataset, load_dataset, to_float
-from ..data.subset import take_subset
+from ..data.subset import concat_datasets, take_subset
 from ..ensemble import member_seeds
 from ..errors import ConfigError
 from ..metrics import health
@@ -152,14 +151,14 @@ def select_images(cfg: Config, data: Dataset
     heldouts = None
     block = None
     if r.max_images is not None:
-        seeds = member_seeds(t.seed, t.ensemble, t.seeds) if t.ensemble > 1 else [t.seed]
+        seeds = member_seeds(t.seed, t.ensemble, t.seeds)  # [seed] for one model
         try:
             subsets, heldouts = zip(*(take_subset(data, r.max_images, s) for s in seeds))
         except ValueError as e:
             raise ConfigError(f"--max-images: {e}") from None
         data, heldouts = subsets[0], list(heldouts)
         if len(subsets) > 1:
-            data, block = concat(subsets), r.max_images
+            data, block = concat_datasets(subsets), r.max_images
     if (heldouts is None or len(heldouts[0]) == 0) and t.augment_p == "auto":
         folder = r.dataset.startswith("folder:")
         if r.dataset == "user" or (folder and not (Path(r.dataset[7:]) / "test").is_dir()):
@@ -171,10 +170,3 @@ def select_images(cfg: Config, data: Dataset
         heldouts = [test] * t.ensemble
     return data, heldouts if heldouts is not None and len(heldouts[0]) else None, block
 
-
-def concat(subsets) -> Dataset:
-    """Several Datasets of one source as one: images (and labels) one after another."""
-    first = subsets[0]
-    labels = None if first.labels is None else torch.cat([s.labels for s in subsets])
-    return dataclasses.replace(first, images=torch.cat([s.images for s in subsets]),
-                               labels=labels)
