@@ -73,3 +73,19 @@ def test_finished_message_names_pictures_report_fid_and_next_commands():
                  "9 of 10 classes", "wganlab train --out runs/x --resume",
                  "wganlab generate runs/x", "wganlab evaluate runs/x"):
         assert part in text
+
+
+def test_figures_are_redrawn_at_epoch_ends_at_most_every_redraw_seconds(tmp_path, monkeypatch):
+    """A 500-image run ends an epoch every 15 steps; redrawing each time cost a fifth of it."""
+    from wganlab.training import outputs
+
+    drawn, now, said = [], [0.0], []
+    monkeypatch.setattr(outputs, "redraw", lambda out: drawn.append(now[0]))
+    summary = outputs.EpochSummary(tmp_path, said.append, redraw_seconds=30.0,
+                                   clock=lambda: now[0])
+    for epoch, t in enumerate([0.0, 10.0, 29.9, 30.0, 45.0, 59.9, 60.0, 200.0], start=1):
+        now[0] = t
+        summary.on_rows([{"g_loss": 1.0, "d_loss": 2.0, "d_real": -1.0, "d_fake": 1.0}])
+        summary.end_epoch(epoch, t)
+    assert drawn == [0.0, 30.0, 60.0, 200.0]
+    assert len(said) == 8 and said[0].startswith("Epoch   1")  # the epoch line is never skipped

@@ -108,10 +108,10 @@ def samples_by_epoch(run_dir: Path, image_shape: tuple[int, int, int], path: Pat
     fig, axes = plt.subplots(len(epochs), 5, figsize=(8, 1.7 * len(epochs)), squeeze=False)
     gray = image_shape[0] == 1
     for row, epoch in zip(axes, epochs):
+        images = tiles(found[epoch], image_shape[1:], 5)
         for j, ax in enumerate(row):
             ax.set_xticks([])
             ax.set_yticks([])
-            images = tiles(found[epoch], image_shape[1:], 5)
             if j < len(images):
                 low, high = grey_limits(images[j], scaling) if gray else (0, 255)
                 ax.imshow(images[j], cmap="gray_r" if gray else None, vmin=low, vmax=high)
