@@ -3,7 +3,12 @@ it (a fixed p) and with --augment-p auto, at equal wall time, several seeds, eac
 on 10,000 samples against the whole test split (the project's evaluator).
 
     python benchmarks/small_data.py --out runs/small-data --minutes 3
+    python benchmarks/small_data.py --out runs/small-steps --steps 6000 --every 3000
     python benchmarks/small_data.py --out runs/small-data --table     # the table only
+
+With `--steps` every run trains the same number of steps instead (each checkpoint at a
+multiple of `--every` evaluated too): the load on the machine cannot change those results,
+and each run's seconds per step are recorded for turning steps into time.
 
 Runs go two at a time, one core and one thread each (benchmarks/side_by_side.py), as
 OUT/SIZE-VARIANT/seed-S; a finished run is reused. Writes OUT/small_data.md: the table, mean
@@ -69,6 +74,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/small-data")
     ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--steps", type=int, help="equal steps instead of equal minutes")
+    ap.add_argument("--every", type=int, help="with --steps: evaluate every K steps too")
     ap.add_argument("--sizes", default="500,2000,60000")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--policy", default="translation,cutout,colour")
@@ -84,7 +91,7 @@ def main() -> None:
         run_jobs(jobs(list(map(int, args.sizes.split(","))),
                       list(map(int, args.seeds.split(","))), chosen),
                  out, args.minutes, ["--preset", "fast", "--dataset", "fashion-mnist"],
-                 args.eval_n)
+                 args.eval_n, steps=args.steps, every=args.every)
     summary = summarise(read_records(out))
     text = table(summary) + "\n\n" + "\n".join(targets(summary)) + "\n"
     (out / "small_data.md").write_text(text)
