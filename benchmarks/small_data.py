@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="500,2000,60000")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--policy", default="translation,cutout,colour")
-    ap.add_argument("--p", type=float, default=1.0, help="the fixed p of the augment variant")
+    ap.add_argument("--p", type=float, default=0.3, help="the fixed p of the augment variant")
     ap.add_argument("--variants", default="plain,augment,auto")
     ap.add_argument("--eval-n", type=int, default=10_000)
     ap.add_argument("--table", action="store_true", help="only write the table")
