@@ -12,7 +12,7 @@ from wganlab.augment import augment, draws_needed
 from wganlab.config import apply_overrides
 from wganlab.metrics.overfit import overfit_ratio
 from wganlab.training import fast
-from wganlab.training.augmenting import IMAGES_TO_ONE, TARGET, Augmenter, AugmentP, Overfitting
+from wganlab.training.augmenting import IMAGES_TO_ONE, Augmenter, AugmentP, Overfitting
 from wganlab.training.distributed import Shard
 from wganlab.training.runner import EagerStep
 
@@ -120,7 +120,23 @@ def test_auto_moves_p_up_when_the_critic_overfits_and_down_when_not(fair):
         assert abs(ratio) < 0.05 and float(p.p) == pytest.approx(0.5 - 3 * 1000 / IMAGES_TO_ONE)
     else:
         assert ratio == pytest.approx(1.0) and float(p.p) == pytest.approx(0.8)
-    assert (ratio > TARGET) != fair
+    assert (ratio > p.target) != fair
+
+
+@pytest.mark.parametrize("target,moves", [(0.3, +1), (0.5, 0), (0.6, -1), (-1.0, +1)])
+def test_the_target_decides_which_way_p_moves(target, moves):
+    # Half the held-out images unseen by the memoriser: train +1, held-out 0, fakes -1,
+    # so the heuristic is (1 - 0) / (1 + 1) = 0.5 exactly.
+    g = torch.Generator().manual_seed(0)
+    train = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
+    heldout = train.clone()
+    heldout[::2, :, 0, 0] = 0
+    watch = Overfitting(train, [heldout], every=4, device=torch.device("cpu"))
+    p = AugmentP("auto", torch.device("cpu"), target=target)
+    p.p.fill_(0.5)
+    p.adjust(watch.measure(FakeState(Memoriser(False)), 4), images=1000)
+    assert float(p.overfit) == 0.5
+    assert float(p.p) == pytest.approx(0.5 + moves * 1000 / IMAGES_TO_ONE)
 
 
 class TwoMembers(nn.Module):

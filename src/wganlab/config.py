@@ -101,6 +101,9 @@ class TrainConfig:
         0.3, "probability that each augmentation acts on an image (0.3: measured best on 500 "
         "images; DiffAugment's 1 was far worse at CPU budgets), or auto: adapted while "
         "training from how far the critic's scores of held-out real images fall behind")
+    augment_target: float = opt(
+        0.3, "with --augment-p auto: the overfitting heuristic (in [-1, 1]) that p is adapted "
+        "to hold; p rises while the heuristic is above it (ADA's target; higher: augment later)")
     xflip: bool = opt(
         False, "mirror real images left-right at random (data-set augmentation); wrong for "
         "digits and letters (MNIST), and with --preset seed it breaks the tutorial's recipe")

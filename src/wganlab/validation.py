@@ -174,6 +174,10 @@ def _check_augment(t: TrainConfig) -> None:
           f"must be a probability in [0, 1] or auto; got {p!r}")
     _need(p != "auto" or bool(policies), "augment_p",
           "auto adapts the probability of --augment's policies: give --augment too")
+    _in_range(t, "augment_target", -1.0, 1.0)
+    default = next(f.default for f in dataclasses.fields(t) if f.name == "augment_target")
+    _need(p == "auto" or t.augment_target == default, "augment_target",
+          "is the heuristic that --augment-p auto holds: give --augment-p auto too")
 
 
 def _check_ensemble(t: TrainConfig) -> None:

@@ -48,6 +48,21 @@ def test_p_is_a_probability_or_auto(tmp_path, p):
 
 
 @SETTINGS
+@given(target=st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [-1.0, 1.0, 0.6, -1.0000001, 1.0000001]), auto=st.booleans())
+def test_target_is_in_the_heuristics_range_and_needs_auto(tmp_path, target, auto):
+    p = "auto" if auto else "0.3"
+    code, out, err = dry_run(tmp_path, "--augment", "translation", "--augment-p", p,
+                             f"--augment-target={target}")
+    if -1.0 <= target <= 1.0 and (auto or target == 0.3):
+        assert code == 0, err
+        assert json.loads(out)["train"]["augment_target"] == target
+    else:
+        assert_clean_error(code, err, "--augment-target")
+        assert ("[-1, 1]" in err) if not -1.0 <= target <= 1.0 else ("auto" in err)
+
+
+@SETTINGS
 @given(n=st.integers(-10, 0) | st.integers(1025, 10 ** 12))
 def test_max_images_must_fit_the_data_set(tmp_path, n):
     # The synthetic set holds 1024 training images; the check runs when the data is loaded.

@@ -85,6 +85,7 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     # Augmentation: policy names (the default preset has none, so no auto without them).
     "augment": lambda v: policy_list(v) is not None,
     "augment_p": number(0, 1), "max_images": optional(number(1, 1e9, True)),
+    "augment_target": lambda v: v == 0.3,  # its default: other values need --augment-p auto
     "acgan_weight": number(0, 1e3), "class_names": optional(class_names),
 }
 

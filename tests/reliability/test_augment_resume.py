@@ -10,13 +10,13 @@ from wganlab.training import augmenting
 
 from .runs import loss_rows, stop_and_resume
 
-AUGMENT = ("--augment", "translation,cutout,colour", "--augment-p", "auto", "--xflip",
-           "--max-images", "512", "--log-every", "2")
+# Target -1: every reading "overfits", so p must move.
+AUGMENT = ("--augment", "translation,cutout,colour", "--augment-p", "auto",
+           "--augment-target", "-1", "--xflip", "--max-images", "512", "--log-every", "2")
 END = 12  # two epochs: 512 images at batch 16 are 32 batches, 6 steps of n_critic 5
 
 
-def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(augmenting, "TARGET", -1.0)  # every reading "overfits": p must move
+def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path):
     # Stopped mid-epoch and mid-interval of p's adjustments.
     straight, want = stop_and_resume(cli, tmp_path, END, *AUGMENT)
     rows = loss_rows(straight)

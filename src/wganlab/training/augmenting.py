@@ -7,9 +7,9 @@ auto). The maths is in wganlab/augment.py; here is where its random numbers and 
   for z. It exists only with --augment, so runs without it draw exactly what they drew before.
 - `AugmentP` holds p as a 0-dim tensor on the device, which the graph reads at each replay:
   fixed for a number, adapted for auto (ADA's rule, Karras et al. 2020): every INTERVAL
-  steps p moves by sign(overfit - TARGET) * images / IMAGES_TO_ONE, clamped to [0, 1], all on
-  the device. Its p and last heuristic are in every checkpoint (TrainState.extras), so resume
-  stays exact.
+  steps p moves by sign(overfit - target) * images / IMAGES_TO_ONE, clamped to [0, 1], all on
+  the device (target: --augment-target). Its p and last heuristic are in every checkpoint
+  (TrainState.extras), so resume stays exact.
 - `Overfitting` measures the heuristic: the critic's mean score on training images minus on
   held-out real images, over the training images' minus the generated images'
   (metrics/overfit.py). 0: held-out images look like training images to the critic; 1:
@@ -36,7 +36,6 @@ from ..metrics.overfit import critic_scores, overfit_ratio
 from .distributed import Shard
 
 INTERVAL = 4  # steps between adjustments of p (ADA's)
-TARGET = 0.3  # the overfitting heuristic auto keeps p near
 # Images over which p may travel from 0 to 1: ADA's 500,000 suit days on a GPU; a few CPU
 # minutes show 10,000-40,000 images, so p must be able to move within them.
 IMAGES_TO_ONE = 10_000
@@ -47,8 +46,9 @@ class AugmentP:
     """p on the device: fixed, or adapted (auto) from the overfitting heuristic; one per
     member of an ensemble ((N,) then, each adapted from its own member's heuristic)."""
 
-    def __init__(self, value: float | str, device: torch.device, members: int = 1):
-        self.auto = value == "auto"
+    def __init__(self, value: float | str, device: torch.device, members: int = 1,
+                 target: float = 0.3):
+        self.auto, self.target = value == "auto", target
         start = 0.0 if self.auto else float(value)
         shape = (members,) if members > 1 else ()
         self.p = torch.full(shape, start, device=device)
@@ -56,9 +56,9 @@ class AugmentP:
 
     @torch.no_grad()
     def adjust(self, overfit: torch.Tensor, images: int) -> None:
-        """p += sign(overfit - TARGET) * images / IMAGES_TO_ONE, clamped (device work only)."""
+        """p += sign(overfit - target) * images / IMAGES_TO_ONE, clamped (device work only)."""
         self.overfit.copy_(overfit)
-        self.p.add_(torch.sign(overfit - TARGET) * (images / IMAGES_TO_ONE)).clamp_(0.0, 1.0)
+        self.p.add_(torch.sign(overfit - self.target) * (images / IMAGES_TO_ONE)).clamp_(0.0, 1.0)
 
     def state_dict(self) -> dict:
         """p and the last heuristic, as tensors."""
@@ -97,7 +97,7 @@ def make_augmenter(cfg: Config, p: AugmentP | None, noises: list[torch.Generator
     if not policies:
         return None
     if p is None:  # a runner built without the run's state (tests, the benchmark)
-        p = AugmentP(cfg.train.augment_p, device, cfg.train.ensemble)
+        p = AugmentP(cfg.train.augment_p, device, cfg.train.ensemble, cfg.train.augment_target)
     return Augmenter(policies, p.p, noises, device, shard)
 
 
