@@ -5,6 +5,7 @@ flag (exit 2); valid values are taken as given."""
 from __future__ import annotations
 
 import json
+import math
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,7 +50,7 @@ def test_p_is_a_probability_or_auto(tmp_path, p):
 
 @SETTINGS
 @given(target=st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
-    [-1.0, 1.0, 0.6, -1.0000001, 1.0000001]), auto=st.booleans())
+    [-1.0, 1.0, 0.6, -1.0000001, 1.0000001, math.inf, math.nan]), auto=st.booleans())
 def test_target_is_in_the_heuristics_range_and_needs_auto(tmp_path, target, auto):
     p = "auto" if auto else "0.3"
     code, out, err = dry_run(tmp_path, "--augment", "translation", "--augment-p", p,
@@ -59,7 +60,10 @@ def test_target_is_in_the_heuristics_range_and_needs_auto(tmp_path, target, auto
         assert json.loads(out)["train"]["augment_target"] == target
     else:
         assert_clean_error(code, err, "--augment-target")
-        assert ("[-1, 1]" in err) if not -1.0 <= target <= 1.0 else ("auto" in err)
+        if not math.isfinite(target):
+            assert "finite" in err
+        else:
+            assert ("[-1, 1]" in err) if not -1.0 <= target <= 1.0 else ("auto" in err)
 
 
 @SETTINGS
