@@ -189,8 +189,8 @@ def critic_overfitting(s: Stream) -> Flag | None:
                 f"the critic scores real images it never trained on {latest:.0%} of the way "
                 "from its training images to generated ones: it is memorising the training "
                 "set, and the generator learns that set's quirks. Use --augment "
-                "translation,cutout,colour (with --augment-p auto), more images, or stop "
-                "earlier")
+                "translation,cutout,colour (p = 0.3 by default), more images, or keep "
+                "an earlier checkpoint")
 
 
 RULES: tuple[Callable[[Stream], Flag | None], ...] = (
