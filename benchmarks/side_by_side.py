@@ -17,9 +17,10 @@ curve that the load on the machine cannot change, with each run's seconds per st
 (`seconds_per_step`) for turning steps into time.
 
 Jobs are NAME=FLAGS; the flags after `--` go to every run. Runs land in OUT/NAME/seed-S; a run
-with an eval.json is reused. Appends OUT/records.jsonl (one line per run: name, seed, steps,
-seconds, the load average at its start, and its eval.json) as runs finish, and writes
-OUT/table.md: mean ± std over seeds per job, and each seed's steps and FID.
+with an eval.json is reused, one without (an interrupted comparison) resumed exactly from its
+newest checkpoint by running the same command again. Appends OUT/records.jsonl (one line per
+run: name, seed, steps, seconds, the load average at its start, and its eval.json) as runs
+finish, and writes OUT/table.md: mean ± std over seeds per job, and each seed's steps and FID.
 """
 
 from __future__ import annotations
@@ -57,10 +58,7 @@ def one_run(job: tuple[str, list[str], int], out: Path, budget: list[str], commo
     try:
         load, started, trained = os.getloadavg(), time.time(), None
         if not (run / "eval.json").exists():
-            saves = ["--checkpoint-every", str(every), "--keep-last", "10000"] if every else []
-            subprocess.run(pin + WGANLAB + ["train", *common, *flags, "--seed", str(seed),
-                                            *budget, *saves, "--out", str(run),
-                                            "--no-progress"],
+            subprocess.run(pin + WGANLAB + train_args(run, flags, seed, budget, common, every),
                            env=env, check=True, stdout=subprocess.DEVNULL)
             trained = time.time() - started
             subprocess.run(pin + WGANLAB + ["evaluate", str(run), "--n", str(eval_n)],
@@ -82,6 +80,16 @@ def one_run(job: tuple[str, list[str], int], out: Path, budget: list[str], commo
              "core": core, "steps": e["step"], "wall_seconds": trained,
              "seconds_per_step": _seconds_per_step(run), "load_at_start": list(load)}
             for label, e in found]
+
+
+def train_args(run: Path, flags: list[str], seed: int, budget: list[str], common: list[str],
+               every: int | None) -> list[str]:
+    """`wganlab train`'s arguments for one job. A run folder left by an interrupted
+    comparison is resumed (exactly, from its newest checkpoint), never started again."""
+    saves = ["--checkpoint-every", str(every), "--keep-last", "10000"] if every else []
+    again = ["--resume"] if (run / "config.json").exists() else []
+    return ["train", *common, *flags, "--seed", str(seed), *budget, *saves, "--out", str(run),
+            "--no-progress", *again]
 
 
 def _seconds_per_step(run: Path) -> float | None:
