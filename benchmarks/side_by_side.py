@@ -86,7 +86,7 @@ def train_args(run: Path, flags: list[str], seed: int, budget: list[str], common
                every: int | None) -> list[str]:
     """`wganlab train`'s arguments for one job. A run folder left by an interrupted
     comparison is resumed (exactly, from its newest checkpoint), never started again."""
-    saves = ["--checkpoint-every", str(every), "--keep-last", "10000"] if every else []
+    saves = ["--keep-every", str(every)] if every else []
     again = ["--resume"] if (run / "config.json").exists() else []
     return ["train", *common, *flags, "--seed", str(seed), *budget, *saves, "--out", str(run),
             "--no-progress", *again]

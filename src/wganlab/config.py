@@ -129,6 +129,9 @@ class RunConfig:
     log_every: int = opt(10, "write metrics.jsonl every N generator steps")
     keep_last: int = opt(3, "checkpoints to keep")
     checkpoint_every: int | None = opt(None, "also save every N steps (default: each epoch)")
+    keep_every: int | None = opt(
+        None, "also save every N steps and keep those checkpoints, besides the newest "
+        "--keep-last (to evaluate a quality curve later)")
     eval_every: int | None = opt(None, "evaluate FID/KID/coverage every N steps")
     eval_n: int = opt(5000, "samples per evaluation during training")
     on_nan: str = opt("stop", "what a non-finite loss or gradient does", ("stop", "skip"))

@@ -204,6 +204,7 @@ def _check_run(r: RunConfig) -> None:
     _in_range(r, "eval_every", 1, 10 ** 9, optional=True)
     _in_range(r, "eval_n", 2, 100_000)
     _in_range(r, "checkpoint_every", 1, 10 ** 9, optional=True)
+    _in_range(r, "keep_every", 1, 10 ** 9, optional=True)
     _in_range(r, "max_images", 1, 10 ** 9, optional=True)
     # "user": images passed from Python, wganlab.train(cfg, data=...).
     dataset_ok = r.dataset in ("mnist", "fashion-mnist", "cifar10", "synthetic", "user") or (

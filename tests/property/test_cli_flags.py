@@ -81,6 +81,7 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     "dataset": dataset, "data_dir": optional(path_text), "out": path_text, "device": device,
     "log_every": number(1, 1e9, True), "keep_last": number(1, 10_000, True),
     "checkpoint_every": optional(number(1, 1e9, True)),
+    "keep_every": optional(number(1, 1e9, True)),
     "eval_every": optional(number(1, 1e9, True)), "eval_n": number(2, 100_000, True),
     # Augmentation: policy names (the default preset has none, so no auto without them).
     "augment": lambda v: policy_list(v) is not None,

@@ -121,6 +121,18 @@ def test_resume_skips_a_corrupt_checkpoint_and_keep_last(tmp_path, cli):
     assert state_at(run, 6)["step"] == 6
 
 
+def test_keep_every_saves_and_keeps_a_curves_checkpoints(tmp_path, cli):
+    run = tmp_path / "run"
+    code, _, err = cli(*train_argv("wgan-gp", run, 7, "--keep-every", 3, "--keep-last", 1))
+    assert code == 0, err
+    assert steps_on_disk(run) == [3, 6, 7]  # 3 and 6 kept besides the newest
+    # On resume the setting may change, and pruning follows the new one.
+    code, _, err = cli("train", "--resume", "--out", run, "--steps", 9, "--keep-every", 2,
+                       "--keep-last", 1)
+    assert code == 0, err
+    assert steps_on_disk(run) == [6, 8, 9]
+
+
 def flip_tensor_bytes(path, member_suffix: str = "data/0", count: int = 4) -> None:
     """Flip bytes inside one tensor's stored data (not its zip headers): bit rot."""
     with zipfile.ZipFile(path) as archive:

@@ -151,8 +151,10 @@ def latest_valid(run_dir: str | Path, map_location="cpu") -> tuple[Path, dict] |
     return None
 
 
-def prune(run_dir: str | Path, keep_last: int) -> None:
-    """Keep the newest keep_last checkpoints. (Temporary files of a killed writer are removed
-    when the next process takes the run: training.loop._prepare_run_dir.)"""
+def prune(run_dir: str | Path, keep_last: int, keep_every: int | None = None) -> None:
+    """Keep the newest keep_last checkpoints, and those at a multiple of keep_every steps.
+    (Temporary files of a killed writer are removed when the next process takes the run:
+    training.loop._prepare_run_dir.)"""
     for old in list_checkpoints(run_dir)[keep_last:]:
-        old.unlink(missing_ok=True)
+        if not (keep_every and int(NAME.match(old.name).group(1)) % keep_every == 0):
+            old.unlink(missing_ok=True)

@@ -78,17 +78,18 @@ class Checkpoints:
 
     def __init__(self, out: Path, cfg: Config, per_epoch: int):
         self.out, self.cfg, self.per_epoch = out, cfg, per_epoch
-        self.every, self.keep_last = cfg.run.checkpoint_every, cfg.run.keep_last
+        self.keep_last, self.keep_every = cfg.run.keep_last, cfg.run.keep_every
+        self.every = [n for n in (cfg.run.checkpoint_every, cfg.run.keep_every) if n]
 
     def due(self, step: int) -> bool:
-        """Besides every epoch end: every --checkpoint-every steps."""
-        return bool(self.every) and step % self.every == 0
+        """Besides every epoch end: every --checkpoint-every and every --keep-every steps."""
+        return any(step % n == 0 for n in self.every)
 
     def save(self, state: TrainState, training_seconds: float) -> None:
         """Save the full training state at this step, then keep the newest --keep-last."""
         saved = state.to_checkpoint(self.cfg, self.per_epoch, training_seconds)
         checkpoint.save(saved, checkpoint.checkpoint_path(self.out, state.step))
-        checkpoint.prune(self.out, self.keep_last)
+        checkpoint.prune(self.out, self.keep_last, self.keep_every)
 
 
 class EpochSummary:

@@ -117,13 +117,14 @@ def _refuse_lost_work(run_dir: Path, cfg: Config | None) -> None:
 
 
 def _first_save(run_dir: Path, cfg: Config | None) -> float:
-    """The step of a run's first checkpoint: its first epoch's end or --checkpoint-every."""
+    """The step of a run's first checkpoint: its first epoch's end, --checkpoint-every or
+    --keep-every."""
     try:
         per_epoch = read_run_info(run_dir / "run.json").get("steps_per_epoch") or math.inf
     except ValueError:  # an unreadable run.json: assume a checkpoint was due at once
         per_epoch = 0
-    every = (cfg.run.checkpoint_every if cfg is not None else None) or math.inf
-    return min(per_epoch, every)
+    every = [n for n in (cfg.run.checkpoint_every, cfg.run.keep_every) if n] if cfg else []
+    return min(per_epoch, *every, math.inf)
 
 
 def _set_aside(run_dir: Path, paths: list[Path], step: int) -> list[str]:
