@@ -36,13 +36,14 @@ def test_records_keep_the_last_of_each_run(tmp_path):
                                                                                    (2, 5.0)]
 
 
-def test_an_interrupted_comparison_resumes_its_runs(tmp_path, tiny_flags, one_thread):
+def test_an_interrupted_comparison_resumes_its_runs(tmp_path, one_thread):
+    from tiny import TINY
     from wganlab.cli import main
 
     run = tmp_path / "plain" / "seed-1"
-    first = side_by_side.train_args(run, [], 1, ["--steps", "2"], tiny_flags, None)
+    first = side_by_side.train_args(run, [], 1, ["--steps", "2"], TINY, None)
     assert "--resume" not in first and main(first) == 0
-    again = side_by_side.train_args(run, [], 1, ["--steps", "4"], tiny_flags, None)
+    again = side_by_side.train_args(run, [], 1, ["--steps", "4"], TINY, None)
     assert main(again) == 0  # a fresh start would be refused: the folder holds this run
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps[-1] == 4 and steps.count(1) == 1
