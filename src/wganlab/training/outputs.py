@@ -74,7 +74,8 @@ def member_samples(ensemble, n: int, z_dist: str, members: int, device) -> list[
 
 
 class Checkpoints:
-    """checkpoints/step-NNNNNNNN.pt with the full state; the newest --keep-last are kept."""
+    """checkpoints/step-NNNNNNNN.pt with the full state; the newest --keep-last are kept, and
+    those at a multiple of --keep-every."""
 
     def __init__(self, out: Path, cfg: Config, per_epoch: int):
         self.out, self.cfg, self.per_epoch = out, cfg, per_epoch
@@ -86,7 +87,7 @@ class Checkpoints:
         return any(step % n == 0 for n in self.every)
 
     def save(self, state: TrainState, training_seconds: float) -> None:
-        """Save the full training state at this step, then keep the newest --keep-last."""
+        """Save the full training state at this step, then prune (see checkpoint.prune)."""
         saved = state.to_checkpoint(self.cfg, self.per_epoch, training_seconds)
         checkpoint.save(saved, checkpoint.checkpoint_path(self.out, state.step))
         checkpoint.prune(self.out, self.keep_last, self.keep_every)
