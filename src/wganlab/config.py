@@ -104,6 +104,10 @@ class TrainConfig:
     augment_target: float = opt(
         0.3, "with --augment-p auto: the overfitting heuristic (in [-1, 1]) that p is adapted "
         "to hold; p rises while the heuristic is above it (ADA's target; higher: augment later)")
+    augment_speed: int = opt(
+        10_000, "with --augment-p auto: images shown over which p can travel from 0 to 1 "
+        "(10,000 lets p act within a few CPU minutes; ADA's 500,000 suits long runs, where "
+        "a fast p swings with the heuristic's noise)")
     xflip: bool = opt(
         False, "mirror real images left-right at random (data-set augmentation); wrong for "
         "digits and letters (MNIST), and with --preset seed it breaks the tutorial's recipe")

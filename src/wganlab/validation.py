@@ -175,9 +175,11 @@ def _check_augment(t: TrainConfig) -> None:
     _need(p != "auto" or bool(policies), "augment_p",
           "auto adapts the probability of --augment's policies: give --augment too")
     _in_range(t, "augment_target", -1.0, 1.0)
-    default = next(f.default for f in dataclasses.fields(t) if f.name == "augment_target")
-    _need(p == "auto" or t.augment_target == default, "augment_target",
-          "is the heuristic that --augment-p auto holds: give --augment-p auto too")
+    _in_range(t, "augment_speed", 1, 1e12)
+    for name, what in (("augment_target", "the heuristic that"), ("augment_speed", "how fast")):
+        default = next(f.default for f in dataclasses.fields(t) if f.name == name)
+        _need(p == "auto" or getattr(t, name) == default, name,
+              f"is {what} --augment-p auto adapts p: give --augment-p auto too")
 
 
 def _check_ensemble(t: TrainConfig) -> None:

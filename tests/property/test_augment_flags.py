@@ -67,6 +67,20 @@ def test_target_is_in_the_heuristics_range_and_needs_auto(tmp_path, target, auto
 
 
 @SETTINGS
+@given(speed=st.integers(-10, 10 ** 13) | st.sampled_from(["1.5", "fast", "5e5"]),
+       auto=st.booleans())
+def test_speed_is_a_positive_count_of_images_and_needs_auto(tmp_path, speed, auto):
+    p = "auto" if auto else "0.3"
+    code, out, err = dry_run(tmp_path, "--augment", "translation", "--augment-p", p,
+                             f"--augment-speed={speed}")
+    if isinstance(speed, int) and 1 <= speed <= 10 ** 12 and (auto or speed == 10_000):
+        assert code == 0, err
+        assert json.loads(out)["train"]["augment_speed"] == speed
+    else:
+        assert_clean_error(code, err, "--augment-speed")
+
+
+@SETTINGS
 @given(n=st.integers(-10, 0) | st.integers(1025, 10 ** 12))
 def test_max_images_must_fit_the_data_set(tmp_path, n):
     # The synthetic set holds 1024 training images; the check runs when the data is loaded.

@@ -10,9 +10,12 @@ from wganlab.training import augmenting
 
 from .runs import loss_rows, stop_and_resume
 
-# Target -1: every reading "overfits", so p must move.
+# Target -1: every reading "overfits", so p must move; at a speed that is not the default, so
+# the flag must reach the loop.
+SPEED = 5_000
 AUGMENT = ("--augment", "translation,cutout,colour", "--augment-p", "auto",
-           "--augment-target", "-1", "--xflip", "--max-images", "512", "--log-every", "2")
+           "--augment-target", "-1", "--augment-speed", str(SPEED), "--xflip",
+           "--max-images", "512", "--log-every", "2")
 END = 12  # two epochs: 512 images at batch 16 are 32 batches, 6 steps of n_critic 5
 
 
@@ -21,7 +24,8 @@ def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path):
     straight, want = stop_and_resume(cli, tmp_path, END, *AUGMENT)
     rows = loss_rows(straight)
     # Not vacuous: p moved (3 adjustments of 4 steps x 5 x 16 images) and was logged.
-    p = 3 * 4 * 5 * 16 / augmenting.IMAGES_TO_ONE
+    p = 3 * 4 * 5 * 16 / SPEED
+    assert SPEED != augmenting.IMAGES_TO_ONE
     assert torch.allclose(want["augment"]["p"], torch.tensor(p))
     logged = [r["augment_p"] for r in rows if "augment_p" in r]
     assert len(logged) == END // 2 and logged[-1] == float(want["augment"]["p"])

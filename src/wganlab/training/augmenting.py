@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ..augment import augment, draws_needed, parse_policies
-from ..config import Config
+from ..config import Config, TrainConfig
 from ..data import Dataset, load_dataset, to_float
 from ..data.subset import concat_datasets, take_subset
 from ..ensemble import member_seeds
@@ -36,9 +36,9 @@ from ..metrics.overfit import critic_scores, overfit_ratio
 from .distributed import Shard
 
 INTERVAL = 4  # steps between adjustments of p (ADA's)
-# Images over which p may travel from 0 to 1: ADA's 500,000 suit days on a GPU; a few CPU
-# minutes show 10,000-40,000 images, so p must be able to move within them.
-IMAGES_TO_ONE = 10_000
+# Images over which p may travel from 0 to 1 by default (--augment-speed): ADA's 500,000 suit
+# days on a GPU; a few CPU minutes show 10,000-40,000 images, so p must be able to move within them.
+IMAGES_TO_ONE = TrainConfig.augment_speed
 SCORED = 64  # images of each kind the heuristic scores
 
 
@@ -47,8 +47,8 @@ class AugmentP:
     member of an ensemble ((N,) then, each adapted from its own member's heuristic)."""
 
     def __init__(self, value: float | str, device: torch.device, members: int = 1,
-                 target: float = 0.3):
-        self.auto, self.target = value == "auto", target
+                 target: float = 0.3, images_to_one: int = IMAGES_TO_ONE):
+        self.auto, self.target, self.images_to_one = value == "auto", target, images_to_one
         start = 0.0 if self.auto else float(value)
         shape = (members,) if members > 1 else ()
         self.p = torch.full(shape, start, device=device)
@@ -56,9 +56,16 @@ class AugmentP:
 
     @torch.no_grad()
     def adjust(self, overfit: torch.Tensor, images: int) -> None:
-        """p += sign(overfit - target) * images / IMAGES_TO_ONE, clamped (device work only)."""
+        """p += sign(overfit - target) * images / images_to_one, clamped (device work only)."""
         self.overfit.copy_(overfit)
-        self.p.add_(torch.sign(overfit - self.target) * (images / IMAGES_TO_ONE)).clamp_(0.0, 1.0)
+        step = images / self.images_to_one
+        self.p.add_(torch.sign(overfit - self.target) * step).clamp_(0.0, 1.0)
+
+    @classmethod
+    def from_config(cls, cfg: Config, device: torch.device) -> AugmentP:
+        """The run's p, built in one place for the loop, the runner and the benchmark."""
+        t = cfg.train
+        return cls(t.augment_p, device, t.ensemble, t.augment_target, t.augment_speed)
 
     def state_dict(self) -> dict:
         """p and the last heuristic, as tensors."""
@@ -97,7 +104,7 @@ def make_augmenter(cfg: Config, p: AugmentP | None, noises: list[torch.Generator
     if not policies:
         return None
     if p is None:  # a runner built without the run's state (tests, the benchmark)
-        p = AugmentP(cfg.train.augment_p, device, cfg.train.ensemble, cfg.train.augment_target)
+        p = AugmentP.from_config(cfg, device)
     return Augmenter(policies, p.p, noises, device, shard)
 
 

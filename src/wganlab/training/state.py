@@ -60,7 +60,7 @@ class TrainState:
         if t.ema_decay > 0:  # the averaged generator, saved as the checkpoint's "ema" entry
             state.extras["ema"] = GeneratorEMA(generator, t.ema_decay)
         if t.augment_p == "auto" and t.augment != "none":  # p and its heuristic: "augment"
-            state.extras["augment"] = AugmentP("auto", device, t.ensemble, t.augment_target)
+            state.extras["augment"] = AugmentP.from_config(cfg, device)
         return state
 
     @property
