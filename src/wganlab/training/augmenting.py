@@ -47,7 +47,7 @@ class AugmentP:
     member of an ensemble ((N,) then, each adapted from its own member's heuristic)."""
 
     def __init__(self, value: float | str, device: torch.device, members: int = 1,
-                 target: float = 0.3, images_to_one: int = IMAGES_TO_ONE):
+                 target: float = TrainConfig.augment_target, images_to_one: int = IMAGES_TO_ONE):
         self.auto, self.target, self.images_to_one = value == "auto", target, images_to_one
         start = 0.0 if self.auto else float(value)
         shape = (members,) if members > 1 else ()
