@@ -7,4 +7,6 @@ source scripts/setup.sh test
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 # Idle OpenMP threads sleep instead of spinning: subprocess tests share the 2 cores.
 export OMP_WAIT_POLICY=PASSIVE
-exec .venv/bin/python -m pytest "$@"
+# One worker a core (pytest-xdist), one file a worker so module fixtures are built once;
+# `-n 0` after the script's name runs everything in this process.
+exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 import torch
 
-# Two cores: keep PyTorch from oversubscribing them while tests run.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Two cores: keep PyTorch from oversubscribing them while tests run; with pytest-xdist
+# (-n 2) each worker takes one core.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture
