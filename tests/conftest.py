@@ -5,7 +5,7 @@ import pytest
 import torch
 
 # Two cores: keep PyTorch from oversubscribing them while tests run; with pytest-xdist
-# (-n 2) each worker takes one core.
+# (scripts/test.sh: -n auto) each worker takes one core.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
 
 
