@@ -7,6 +7,7 @@ source scripts/setup.sh test
 command -v chromium >/dev/null 2>&1 || apt_install chromium
 # Idle OpenMP threads sleep instead of spinning: subprocess tests share the 2 cores.
 export OMP_WAIT_POLICY=PASSIVE
-# One worker a core (pytest-xdist), one file a worker so module fixtures are built once;
+# One worker a core (pytest-xdist), one file a worker so module fixtures are built once,
+# the files with the most slow tests handed out first (tests/conftest.py orders them);
 # `-n 0` after the script's name runs everything in this process.
-exec .venv/bin/python -m pytest -n auto --dist loadfile "$@"
+exec .venv/bin/python -m pytest -n auto --dist loadfile --no-loadscope-reorder "$@"

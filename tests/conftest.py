@@ -1,3 +1,4 @@
+import collections
 import os
 from pathlib import Path
 
@@ -7,6 +8,15 @@ import torch
 # Two cores: keep PyTorch from oversubscribing them while tests run; with pytest-xdist
 # (scripts/test.sh: -n auto) each worker takes one core.
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files with the most slow tests first, each file's tests in their order. pytest-xdist
+    hands out one file at a time (scripts/test.sh: --dist loadfile --no-loadscope-reorder),
+    and a slow file handed out last keeps one worker busy while the other waits."""
+    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    first_seen = {path: i for i, path in enumerate(dict.fromkeys(item.path for item in items))}
+    items.sort(key=lambda item: (-slow[item.path], first_seen[item.path]))
 
 
 @pytest.fixture

@@ -128,6 +128,7 @@ def readme_python_block() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs(tmp_path, monkeypatch, capsys):
     try:
         load_dataset("fashion-mnist", "test", download=False)

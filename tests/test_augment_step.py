@@ -182,6 +182,7 @@ def test_the_heuristic_by_hand_and_p_stays_a_probability():
     assert float(p.p) == 0.0
 
 
+@pytest.mark.slow
 def test_p_adapted_in_place_between_graph_replays_acts_like_the_eager_steps(monkeypatch):
     # auto changes p between steps, outside the graph: the replay must read the new value
     # from the device tensor it captured, as the eager step reads it.

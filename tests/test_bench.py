@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 
 import pytest
@@ -5,18 +7,28 @@ import torch
 
 from wganlab.bench import measure as bench
 from wganlab.bench.baseline import PlainStep
+from wganlab.bench.speed import VARIANTS, pick_variants
 from wganlab.cli import main
 from wganlab.config import apply_overrides, get_preset
 from wganlab.losses import gradient_penalty
 from wganlab.models import build_models
 
 
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory):
+    """One `bench --quick --variants all` run (JSON, table and what it printed), shared by the
+    tests that read it: a bench run is most of this file's time."""
+    out = tmp_path_factory.mktemp("bench")
+    report, table, printed = out / "bench.json", out / "RESULTS.md", io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["bench", "--quick", "--threads", "1", "--variants", "all",
+                     "--json", str(report), "--markdown", str(table)]) == 0
+    return json.loads(report.read_text()), table.read_text(), printed.getvalue()
+
+
 @pytest.mark.slow
-def test_quick_bench_writes_json_and_a_table(tmp_path, capsys):
-    report, table = tmp_path / "bench.json", tmp_path / "RESULTS.md"
-    assert main(["bench", "--quick", "--threads", "1", "--json", str(report),
-                 "--markdown", str(table)]) == 0
-    data = json.loads(report.read_text())
+def test_quick_bench_writes_json_and_a_table(quick_bench):
+    data, text, printed = quick_bench
     assert {"cpu", "cores", "torch", "torch_threads"} <= set(data["machine"])
     assert data["machine"]["torch_threads"] == 1
     assert [(c["preset"], c["batch_size"]) for c in data["cases"]] == [("seed", 8),
@@ -34,9 +46,15 @@ def test_quick_bench_writes_json_and_a_table(tmp_path, capsys):
         assert ours["speedup"] == pytest.approx(base["ms_per_step"] / ours["ms_per_step"])
         assert len(case["paired_speedups"]) == len(case["paired_cpu_time_ratios"]) == 2
         assert ours["cpu_ms_per_step"] > 0
-    text = table.read_text()
     assert "| seed | cpu | 8 | baseline | eager |" in text and "1 torch threads" in text
-    assert text in capsys.readouterr().out
+    assert text in printed
+
+
+def test_the_default_rows_are_ours_beside_the_baseline():
+    """Without --variants only "ours" is timed beside the baseline (which always runs)."""
+    assert pick_variants(None, False) == ["ours"]
+    assert pick_variants(None, True) == ["ours", "ours+bf16"]
+    assert pick_variants(["all"], False) == list(VARIANTS)
 
 
 def test_bench_refuses_a_recipe_the_baseline_does_not_cover(capsys):
@@ -93,11 +111,8 @@ def test_plain_step_trains_the_recipe():
 
 
 @pytest.mark.slow
-def test_quick_bench_times_every_variant_row_that_applies(tmp_path):
-    report = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--threads", "1", "--variants", "all",
-                 "--json", str(report)]) == 0
-    seed, wgan_gp = json.loads(report.read_text())["cases"]
+def test_quick_bench_times_every_variant_row_that_applies(quick_bench):
+    seed, wgan_gp = quick_bench[0]["cases"]
     cpu_rows = ["baseline", "ours", "ours-unfused", "ours+channels-last"]
     assert list(seed["variants"]) == list(wgan_gp["variants"]) == cpu_rows
     for case in (seed, wgan_gp):

@@ -126,6 +126,7 @@ def test_pair_checks_shape_rank_and_label_range(tmp_path):
     assert x.shape == (5, 28, 28) and y.shape == (5,)
 
 
+@pytest.mark.slow
 def test_reader_checks_survive_python_O(tmp_path):
     # The checks must be real ifs, not asserts that -O strips.
     path = tmp_path / "short.idx"

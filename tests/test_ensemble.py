@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from ensemble_compare import assert_member_is_single, same
-from tiny import train_argv
+from tiny import no_pictures, train_argv
 from wganlab.base import checkpoint
 from wganlab.cli import main
 from wganlab.ensemble import member_state
@@ -44,10 +44,13 @@ def ensemble(out, preset: str, steps: int, *extra) -> dict:
     seeds = ["--seeds", *map(str, SEEDS)]
     # Stacked unless told otherwise (the default on the CPU runs members one after another).
     vmap = [] if "--no-ensemble-vmap" in extra else ["--ensemble-vmap"]
-    assert main(train_argv(preset, out, steps, "--ensemble", "2", *seeds, *vmap, *extra)) == 0
+    with no_pictures():  # an ensemble's figures and report: tests/test_ensemble_outputs.py
+        assert main(train_argv(preset, out, steps, "--ensemble", "2", *seeds, *vmap,
+                               *extra)) == 0
     return newest(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", CASES)
 def test_member_k_is_the_single_run_of_its_seed(preset, tiny_run, tmp_path):
     steps = STEPS_OF[preset]
@@ -57,6 +60,7 @@ def test_member_k_is_the_single_run_of_its_seed(preset, tiny_run, tmp_path):
         assert_member_is_single(ens, k, len(SEEDS), single)
 
 
+@pytest.mark.slow
 def test_members_run_one_after_another_are_their_single_runs_bit_for_bit(tiny_run, tmp_path):
     ens = ensemble(tmp_path / "ens", "seed", STEPS, "--no-ensemble-vmap")
     for k, seed in enumerate(SEEDS):
@@ -64,6 +68,7 @@ def test_members_run_one_after_another_are_their_single_runs_bit_for_bit(tiny_ru
         assert_member_is_single(ens, k, len(SEEDS), single, exact=True)
 
 
+@pytest.mark.slow
 def test_members_really_differ(tmp_path):
     ens = ensemble(tmp_path / "ens", "wgan-gp", 1)
     first, second = (member_state(ens["generator"], k, 2) for k in range(2))
@@ -73,13 +78,16 @@ def test_members_really_differ(tmp_path):
     assert z.shape[0] == 2 * 64 and not torch.equal(z[:64], z[64:])
 
 
+@pytest.mark.slow
 def test_seed_plus_k_without_seeds(tiny_run, tmp_path):
     out = tmp_path / "ens"
-    assert main(train_argv("wgan-gp", out, 1, "--ensemble", "2", "--seed", "5")) == 0
+    with no_pictures():
+        assert main(train_argv("wgan-gp", out, 1, "--ensemble", "2", "--seed", "5")) == 0
     single = newest(tiny_run("wgan-gp", 1, "--seed", "6"))
     assert_member_is_single(newest(out), 1, 2, single)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["seed", "fast"])  # looped, and stacked with an EMA
 def test_resumed_ensemble_is_the_straight_one_and_still_the_single_runs(preset, tiny_run,
                                                                          tmp_path):
@@ -97,6 +105,7 @@ def test_resumed_ensemble_is_the_straight_one_and_still_the_single_runs(preset, 
 
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, extra", [
     ("dcgan", ()), ("wgan", ()), ("sngan", ("--no-ensemble-vmap",)),
     ("fast", ("--feature-matching", "--minibatch-discrimination", "--penalty", "r1"))])
@@ -122,6 +131,7 @@ OWN = {
 
 
 # Stacked: one case (the draws are outside the networks; the labels go through them).
+@pytest.mark.slow
 @pytest.mark.parametrize("case, looped", [(c, True) for c in OWN] + [("projection", False)])
 def test_members_draw_augment_and_condition_as_their_single_runs(case, looped, tiny_run,
                                                                  tmp_path):

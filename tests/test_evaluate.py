@@ -48,6 +48,7 @@ def test_provenance_of_images(stub_evaluator):
     assert record["mean_confidence"] == pytest.approx(float(confidence), rel=1e-6)
 
 
+@pytest.mark.slow
 def test_real_floor_is_below_noise(stub_evaluator):
     floor = evaluate.evaluate_real("synthetic", n=256, seed=0)
     noise = torch.randint(0, 256, (256, 1, 28, 28), dtype=torch.uint8)
@@ -56,6 +57,7 @@ def test_real_floor_is_below_noise(stub_evaluator):
     assert floor["run"] == "real:synthetic:train"
 
 
+@pytest.mark.slow
 def test_eval_during_training_evaluate_and_compare(stub_evaluator, tmp_path, tiny_flags, capsys):
     runs = []
     for name, n in (("a", 64), ("b", 32)):

@@ -181,6 +181,7 @@ def test_speed_flags_reach_the_config(monkeypatch, tmp_path, tiny_flags):
     assert got["speed"] == CHANGED
 
 
+@pytest.mark.slow
 def test_speed_is_saved_kept_on_resume_and_may_change(tmp_path, tiny_flags, capsys):
     """config.json carries the speed section; a resume without the flags keeps them; a resume
     may change them (they do not define the run); run.json names what ran."""

@@ -204,6 +204,7 @@ def test_generate_as_trained_leaves_batchnorm_statistics_alone():
     assert health.batch_diversity(images, torch.rand(16, 1, 8, 8) * 2 - 1) > 0.2
 
 
+@pytest.mark.slow
 def test_the_diversity_statistic_does_not_change_the_run(tmp_path, tiny_flags):
     from wganlab.base import checkpoint
     from wganlab.cli import main

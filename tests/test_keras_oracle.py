@@ -155,6 +155,7 @@ def update_gap(oracle: dict, mine: dict, tag: str) -> float:
     return worst
 
 
+@pytest.mark.slow
 def test_forward_outputs_match_keras(oracle, seed_run):
     for name in ("g_train", "g_infer", "c_train", "c_infer"):
         assert forward_gap(oracle["keras"], seed_run, name) <= 1e-5, name

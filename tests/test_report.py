@@ -41,6 +41,7 @@ def images(page):
     return [(mime, base64.b64decode(data), alt) for mime, data, alt in IMG.findall(page)]
 
 
+@pytest.mark.slow
 def test_report_embeds_every_figure(run):
     page = build_report(run)
     found = images(page)
@@ -177,3 +178,12 @@ def test_colour_samples_animate_too(tmp_path):
         (tmp_path / "samples" / f"epoch-{epoch:03d}.png").write_bytes(grid)
     animation = Image.open(io.BytesIO(samples_gif(tmp_path)))
     assert animation.n_frames == 3 and animation.size == (2 + 8 * 10, 2 + 2 * 10 + 14)
+
+
+def test_the_report_written_by_training_is_the_report_drawn_afresh(tiny_run):
+    """The end of training embeds the learning curve and samples figures it has just drawn
+    instead of drawing them again: the same page as `wganlab report` draws from the files."""
+    run = tiny_run("wgan-gp", 3)
+    written = (run / "report.html").read_text()
+    assert len(images(written)) >= 3
+    assert written == build_report(run)

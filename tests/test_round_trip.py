@@ -52,6 +52,7 @@ def trained(monkeypatch, tmp_path):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_the_trained_generator_comes_back_bit_for_bit(preset, trained, tmp_path, one_thread):
     run, generator, z, sampler = trained(preset)

@@ -203,6 +203,7 @@ def test_an_interrupted_run_stops_the_sweep_with_its_exit_code(tmp_path, monkeyp
     assert len(fake.calls) == 1 and not (tmp_path / "sweep.json").exists()
 
 
+@pytest.mark.slow
 def test_sweep_trains_a_presets_seeds_as_one_ensemble_where_it_can(tmp_path,
                                                                     synthetic_evaluator):
     out = tmp_path / "sweep"

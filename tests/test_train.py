@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -17,6 +18,7 @@ def rows(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_train_writes_every_artifact(tmp_path, tiny_flags, capsys):
     run = tmp_path / "run"
     # synthetic: 1024 images / batch 16 = 64 batches; n_critic 5 -> 12 steps per epoch
@@ -59,6 +61,7 @@ def test_train_writes_every_artifact(tmp_path, tiny_flags, capsys):
     assert state["fixed_z"].shape == (64, cfg["model"]["z_dim"])
 
 
+@pytest.mark.slow
 def test_resume_continues_the_counters(tmp_path, tiny_flags):
     run = tmp_path / "run"
     assert main(["train", "--preset", "wgan-gp", "--steps", "3", "--out", str(run),
@@ -97,6 +100,7 @@ def test_dry_run_prints_the_resolved_config(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars(tmp_path, tiny_flags):
     import pytest
 

@@ -57,6 +57,7 @@ def trick_calls(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_variant_trains_end_to_end(name, tmp_path, tiny_flags, trick_calls):
     flags, extra, tricks = VARIANTS[name]

@@ -156,6 +156,7 @@ def check_outcome(code, out, err, section, name, flag):
         assert flag in lines[0] or "--n-critic" in lines[0], lines[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("section,field", FIELDS, ids=[f.name for _, f in FIELDS])
 @settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])

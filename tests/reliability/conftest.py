@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
+from tiny import no_pictures
 from wganlab import cli as cli_module
 
 from .runs import PER_EPOCH, train_argv
 
-# The training loop module (the package exports a function named `train`).
-train_module = importlib.import_module("wganlab.training.loop")
-outputs_module = importlib.import_module("wganlab.training.outputs")
-
 # Straight runs the resumed ones are compared with: two epochs of wgan-gp; one epoch and a
 # bit of the seed preset (its epochs are 64 steps long).
 REFERENCE_STEPS = {"wgan-gp": 2 * PER_EPOCH["wgan-gp"], "seed": PER_EPOCH["seed"] + 6}
-
-
-def _quiet(patch: pytest.MonkeyPatch) -> None:
-    # The plots and the HTML report take longer than a tiny run and are not under test here.
-    patch.setattr(train_module, "redraw", lambda *a, **k: [], raising=False)
-    patch.setattr(outputs_module, "redraw", lambda *a, **k: [], raising=False)
-    patch.setattr(train_module, "write_report", lambda *a, **k: None, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +26,8 @@ def single_thread():
 
 
 class Cli:
-    """wganlab's main() in this process; returns (exit code, stdout, stderr)."""
+    """wganlab's main() in this process, without figures (tiny.no_pictures); returns (exit
+    code, stdout, stderr)."""
 
     def __init__(self, capsys):
         self.capsys = capsys
@@ -46,7 +35,8 @@ class Cli:
     def __call__(self, *argv):
         self.capsys.readouterr()
         try:
-            code = cli_module.main([str(a) for a in argv])
+            with no_pictures():
+                code = cli_module.main([str(a) for a in argv])
         except SystemExit as e:  # argparse's own errors
             code = e.code
         out = self.capsys.readouterr()
@@ -54,8 +44,7 @@ class Cli:
 
 
 @pytest.fixture
-def cli(single_thread, monkeypatch, capsys) -> Cli:
-    _quiet(monkeypatch)
+def cli(single_thread, capsys) -> Cli:
     return Cli(capsys)
 
 
@@ -67,8 +56,7 @@ def reference(single_thread, tmp_path_factory):
     def get(preset: str):
         if preset not in made:
             out = tmp_path_factory.mktemp(f"reference-{preset}") / "run"
-            with pytest.MonkeyPatch.context() as patch:
-                _quiet(patch)
+            with no_pictures():
                 code = cli_module.main(train_argv(preset, out, REFERENCE_STEPS[preset]))
             assert code == 0
             made[preset] = out

@@ -148,6 +148,9 @@ def wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None
             out, err = proc.communicate()
             raise AssertionError(f"process ended (rc {proc.returncode}) before {what}:\n{err}")
         time.sleep(0.02)
+    if proc is not None:  # a run of FOREVER steps must not outlive the test it failed
+        proc.kill()
+        proc.communicate()
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 

@@ -148,6 +148,7 @@ print("optimize", sys.flags.optimize)
 """
 
 
+@pytest.mark.slow
 def test_idx_failures_under_python_O(tmp_path):
     done = subprocess.run([sys.executable, "-O", "-c", IDX_SCRIPT, str(tmp_path)],
                           capture_output=True, text=True, timeout=60)

@@ -12,6 +12,7 @@ from .runs import PER_EPOCH, loss_rows, stop_and_resume, train_argv
 END = 2 * PER_EPOCH["wgan-gp"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,extra", [("projection", ("--ema-decay", "0.9")),
                                         ("acgan", ())])
 def test_a_conditional_resume_equals_the_straight_run(kind, extra, cli, tmp_path):

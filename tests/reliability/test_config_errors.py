@@ -52,6 +52,7 @@ def test_run_dir_of_another_config_without_resume(tmp_path, cli):
     assert (run / "config.json").read_text() == saved  # untouched
 
 
+@pytest.mark.slow
 def test_resume_may_not_change_the_model(tmp_path, cli, reference):
     code, _, err = cli("train", "--resume", "--out", reference("wgan-gp"), "--z-dim", "9")
     assert code == 2 and "--z-dim" in err and len(err.strip().splitlines()) == 1, err

@@ -1,6 +1,7 @@
 """A run with a generator EMA, stopped and resumed, equals the run that never stopped, bit for
 bit, EMA included; the EMA is what its samples show."""
 
+import pytest
 import torch
 
 from wganlab.base import checkpoint
@@ -13,6 +14,7 @@ EMA = ("--ema-decay", "0.9")
 END = 2 * PER_EPOCH["wgan-gp"]
 
 
+@pytest.mark.slow
 def test_resume_with_ema_equals_straight_run(cli, tmp_path):
     _, want = stop_and_resume(cli, tmp_path, END, *EMA)  # the "ema" entry with the rest
     # Not vacuous: the EMA is there, has counted every step and differs from the raw weights.

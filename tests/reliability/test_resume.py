@@ -23,6 +23,7 @@ from .runs import (
     state_at,
     steps_on_disk,
     train_argv,
+    wait_for,
 )
 
 PRESETS = ("seed", "wgan-gp")
@@ -90,3 +91,14 @@ def test_checkpoint_holds_everything_a_resume_needs(reference):
             "rng", "fixed_z", "config", "version"} <= state.keys()
     assert {"torch", "data", "numpy", "python", "cuda"} <= state["rng"].keys()
     assert state["step"] == 24 and state["epoch"] == 2
+
+
+def test_a_wait_that_times_out_stops_its_process(tmp_path):
+    """The helpers' own promise: a test that gives up on a run of FOREVER steps ends it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    with pytest.raises(AssertionError, match="timed out"):
+        wait_for(lambda: False, 0.1, "nothing", proc)
+    assert proc.poll() is not None

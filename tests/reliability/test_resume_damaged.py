@@ -4,6 +4,8 @@ from are moved aside with the metrics rows they covered, so they can neither be 
 nor prune the checkpoints the resumed run writes.
 """
 
+import pytest
+
 from wganlab.base import checkpoint
 from wganlab.errors import CheckpointError
 from wganlab.training import resume
@@ -44,6 +46,7 @@ def test_every_checkpoint_damaged_is_refused_and_nothing_changes(tmp_path, cli):
     assert snapshot(run) == before  # no row, no checkpoint, no file touched
 
 
+@pytest.mark.slow
 def test_damaged_newer_checkpoints_are_kept_aside_not_pruned_into(tmp_path, cli, reference):
     """Resume from step 3 past damaged 6 and 9 with --keep-last 3: before the fix the new
     checkpoints 4 and 5 ranked below the damaged ones, and pruning deleted 3 and 4."""

@@ -12,6 +12,7 @@ import html
 import json
 import math
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..base.files import atomic_write
@@ -152,12 +153,22 @@ def _summary(cfg: dict, info: dict, train_rows: list[dict]) -> dict:
     return summary
 
 
-def build_report(run_dir: str | Path) -> str:
-    """The report of a run directory as one HTML string."""
+def build_report(run_dir: str | Path, drawn: Iterable[str | Path] = ()) -> str:
+    """The report of a run directory as one HTML string.
+
+    drawn: figure files (learning_curve.png, samples_by_epoch.png) that `plots.redraw` has
+    just drawn from this run, embedded as they are instead of drawn a second time (the end
+    of training draws both, then writes the report).
+    """
     from . import figures as figs  # matplotlib: loaded when a report is written
     from .members import members_section
 
     run_dir = Path(run_dir)
+    fresh = {Path(p).name: Path(p) for p in drawn}
+
+    def figure(name: str, draw) -> bytes | None:
+        return fresh[name].read_bytes() if name in fresh else draw()
+
     try:
         config = read_config(run_dir / "config.json")
     except ConfigError as e:
@@ -189,11 +200,13 @@ def build_report(run_dir: str | Path) -> str:
         + config_table(cfg)
         + "</details></section>",
         "<section id=\"learning-curve\"><h2>Learning curve</h2>"
-        + _img(figs.learning_curve_png(train_rows, spe), "Learning curve") + "</section>",
+        + _img(figure("learning_curve.png", lambda: figs.learning_curve_png(train_rows, spe)),
+               "Learning curve") + "</section>",
         "<section id=\"fid\"><h2>FID against time</h2>"
         + _img(figs.fid_curve_png(evals), "FID curve") + "</section>",
         "<section id=\"samples\"><h2>Samples</h2><h3>By epoch (fixed z)</h3>"
-        + _img(figs.samples_by_epoch_png(run_dir, shape), "Samples by epoch")
+        + _img(figure("samples_by_epoch.png", lambda: figs.samples_by_epoch_png(run_dir, shape)),
+               "Samples by epoch")
         + "<h3>Across epochs (animated)</h3>"
         + _img(figs.samples_gif(run_dir), "Samples animation", "image/gif", "grid") + "</section>",
         "<section id=\"flags\"><h2>Critic health</h2>"
@@ -208,9 +221,11 @@ def build_report(run_dir: str | Path) -> str:
             + "\n".join(sections) + "\n</body></html>\n")
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the report (default RUN/report.html) atomically; returns its path."""
-    page = build_report(run_dir).encode("utf-8")
+def write_report(run_dir: str | Path, out: str | Path | None = None,
+                 drawn: Iterable[str | Path] = ()) -> Path:
+    """Write the report (default RUN/report.html) atomically; returns its path. drawn: as
+    in build_report."""
+    page = build_report(run_dir, drawn).encode("utf-8")
     # --out is a path the user named: a link there is written through to its target.
     return atomic_write(Path(out) if out else Path(run_dir) / "report.html",
                         lambda f: f.write(page), follow_link=out is not None)

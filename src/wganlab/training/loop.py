@@ -206,13 +206,12 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             saves.save(state, clock.training_seconds())
         if evaluation is not None and evaluation.every and not evaluation.due(state.step):
             evaluation.run(state, per_epoch, clock.training_seconds())
-        if main:
-            redraw(out)
+        drawn = redraw(out) if main else []
         log.close()
         if tensorboard is not None:
             tensorboard.close()
     if main:
-        write_report(out)
+        write_report(out, drawn=drawn)
     distributed.teardown(shard)
     if state.skipped:
         print(f"Skipped {state.skipped} steps with non-finite values (--on-nan skip)")
