@@ -64,3 +64,28 @@ def test_glorot_init_zero_bias():
     bound = (6 / (conv.weight[0].numel() + conv.weight.shape[0] * 25)) ** 0.5
     assert conv.weight.abs().max() <= bound
     assert torch.all(conv.bias == 0)
+
+
+@pytest.mark.parametrize("name", ["seed", "fast", "sngan"])
+@pytest.mark.parametrize("conditional", ["none", "projection", "acgan"])
+def test_validation_counts_the_networks_it_will_build(name, conditional):
+    # Validation counts without spectral norm (slow to build); the count must not change.
+    from dataclasses import replace
+
+    from wganlab.validation import parameter_counts
+
+    m = replace(get_preset(name).model, conditional=conditional,
+                class_names=[f"c{i}" for i in range(10)])
+    nets = build_models(m, (1, 28, 28))
+    assert parameter_counts(m, (1, 28, 28)) == tuple(
+        sum(p.numel() for p in n.parameters()) for n in nets)
+
+
+def test_a_network_too_large_is_refused_naming_its_flag():
+    from wganlab.config import apply_overrides, validate
+    from wganlab.errors import ConfigError
+
+    cfg = apply_overrides(get_preset("sngan"), {"model": {"c_filters": 4096,
+                                                          "image_shape": (3, 64, 64)}})
+    with pytest.raises(ConfigError, match="--c-filters: the critic would have 4,198,834,177 "):
+        validate(cfg)

@@ -115,26 +115,34 @@ def _check_shape(m: ModelConfig, shape: tuple | None) -> tuple[int, int, int] | 
 
 
 def _check_size(m: ModelConfig, shape: tuple[int, int, int]) -> None:
-    """Refuse networks no machine can hold, counted on the meta device (no memory used)."""
-    import torch
-
-    from .models import build_models
-
+    """Refuse networks no machine can hold."""
     c, h, w = shape
     largest = max(m.c_filters * h * w, m.g_filters * h * w // 4 ** m.n_blocks,
                   m.g_filters // 2 ** m.n_blocks * h * w)
     _need(largest <= MAX_ACTIVATIONS, "image_shape" if m.image_shape else "c_filters",
           f"a layer of these networks would hold {largest:,} values per {h}x{w} image; "
           f"at most {MAX_ACTIVATIONS:,} (use fewer filters or smaller images)")
+    for count, net, flag in zip(parameter_counts(m, shape), ("generator", "critic"),
+                                ("g_filters", "c_filters")):
+        _need(count <= MAX_PARAMETERS, flag, f"the {net} would have {count:,} parameters; "
+                                             f"at most {MAX_PARAMETERS:,}")
+
+
+def parameter_counts(m: ModelConfig, shape: tuple[int, int, int]) -> tuple[int, int]:
+    """(generator, critic) parameters, counted on the meta device (no memory used)."""
+    import torch
+
+    from .models import build_models
+
     # Before the data names its classes, a conditional model is counted without them.
     known = m.conditional if m.class_names is not None else "none"
+    # Spectral norm adds buffers, not parameters, and its power iteration at construction
+    # costs seconds even on the meta device: count without it.
     with torch.device("meta"):
-        nets = build_models(dataclasses.replace(m, weight_init="pytorch", conditional=known),
-                            shape)
-    for net, flag in zip(nets, ("g_filters", "c_filters")):
-        count = sum(p.numel() for p in net.parameters())
-        _need(count <= MAX_PARAMETERS, flag, f"the {type(net).__name__.lower()} would have "
-                                             f"{count:,} parameters; at most {MAX_PARAMETERS:,}")
+        nets = build_models(dataclasses.replace(m, weight_init="pytorch", conditional=known,
+                                                spectral_norm=False), shape)
+    g, c = (sum(p.numel() for p in net.parameters()) for net in nets)
+    return g, c
 
 
 def _check_train(t: TrainConfig) -> None:

@@ -204,7 +204,9 @@ def make_evaluate(sweep: Sweep) -> Evaluate:
     def evaluate(run_dir: Path) -> dict:
         record = evaluate_run(run_dir, n=sweep.eval_samples, seed=sweep.eval_seed,
                               device=device)
-        write_report(run_dir)
+        # Training has just drawn these figures and nothing they show has changed since.
+        drawn = [run_dir / n for n in ("learning_curve.png", "samples_by_epoch.png")]
+        write_report(run_dir, drawn=[p for p in drawn if p.exists()])
         return record
 
     return evaluate
