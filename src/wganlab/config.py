@@ -108,6 +108,11 @@ class TrainConfig:
         10_000, "with --augment-p auto: images shown over which p can travel from 0 to 1 "
         "(10,000 lets p act within a few CPU minutes; ADA's 500,000 suits long runs, where "
         "a fast p swings with the heuristic's noise)")
+    augment_interval: int = opt(
+        4, "with --augment-p auto: steps between readings of the overfitting heuristic, each "
+        "followed by an adjustment of p (ADA's 4); a reading is a critic pass on 192 images "
+        "(every 4 steps it made a `fast` step 8 percent dearer on the CPU), so a larger "
+        "interval is cheaper and moves p in larger steps")
     xflip: bool = opt(
         False, "mirror real images left-right at random (data-set augmentation); wrong for "
         "digits and letters (MNIST), and with --preset seed it breaks the tutorial's recipe")

@@ -184,7 +184,9 @@ def _check_augment(t: TrainConfig) -> None:
           "auto adapts the probability of --augment's policies: give --augment too")
     _in_range(t, "augment_target", -1.0, 1.0)
     _in_range(t, "augment_speed", 1, 1e12)
-    for name, what in (("augment_target", "the heuristic that"), ("augment_speed", "how fast")):
+    _in_range(t, "augment_interval", 1, 1_000_000)
+    for name, what in (("augment_target", "the heuristic that"), ("augment_speed", "how fast"),
+                       ("augment_interval", "how often")):
         default = next(f.default for f in dataclasses.fields(t) if f.name == name)
         _need(p == "auto" or getattr(t, name) == default, name,
               f"is {what} --augment-p auto adapts p: give --augment-p auto too")

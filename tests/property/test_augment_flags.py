@@ -81,6 +81,20 @@ def test_speed_is_a_positive_count_of_images_and_needs_auto(tmp_path, speed, aut
 
 
 @SETTINGS
+@given(every=st.integers(-10, 2 * 10 ** 6) | st.sampled_from(["2.5", "often", "1e3"]),
+       auto=st.booleans())
+def test_interval_is_a_positive_count_of_steps_and_needs_auto(tmp_path, every, auto):
+    p = "auto" if auto else "0.3"
+    code, out, err = dry_run(tmp_path, "--augment", "translation", "--augment-p", p,
+                             f"--augment-interval={every}")
+    if isinstance(every, int) and 1 <= every <= 10 ** 6 and (auto or every == 4):
+        assert code == 0, err
+        assert json.loads(out)["train"]["augment_interval"] == every
+    else:
+        assert_clean_error(code, err, "--augment-interval")
+
+
+@SETTINGS
 @given(n=st.integers(-10, 0) | st.integers(1025, 10 ** 12))
 def test_max_images_must_fit_the_data_set(tmp_path, n):
     # The synthetic set holds 1024 training images; the check runs when the data is loaded.

@@ -88,6 +88,7 @@ MEANINGFUL = {  # field -> what a run can use (with the default preset's other v
     "augment_p": number(0, 1), "max_images": optional(number(1, 1e9, True)),
     "augment_target": lambda v: v == 0.3,  # its default: other values need --augment-p auto
     "augment_speed": lambda v: v == 10_000,  # as augment_target
+    "augment_interval": lambda v: v == 4,  # as augment_target
     "acgan_weight": number(0, 1e3), "class_names": optional(class_names),
 }
 

@@ -4,11 +4,12 @@ stream, and p with its heuristic is in every checkpoint."""
 
 import json
 
+import pytest
 import torch
 
 from wganlab.training import augmenting
 
-from .runs import loss_rows, stop_and_resume
+from .runs import loss_rows, stop_and_resume, train_argv
 
 # Target -1: every reading "overfits", so p must move; at a speed that is not the default, so
 # the flag must reach the loop.
@@ -32,3 +33,15 @@ def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path):
     info = json.loads((straight / "run.json").read_text())
     assert info["max_images"] == 512 and info["heldout_images"] == 512
     assert info["n_images"] == 512 and info["subset_seed"] == 1
+
+
+def test_p_adapts_every_augment_interval_steps_by_the_images_shown_since(cli, tmp_path):
+    run = tmp_path / "run"
+    flags = [f for f in AUGMENT if f not in ("--log-every", "2")] + [
+        "--log-every", "1", "--augment-interval", "3"]
+    code, _, err = cli(*train_argv("wgan-gp", run, 7, *flags))
+    assert code == 0, err
+    logged = [r["augment_p"] for r in loss_rows(run)]
+    # Read after steps 3 and 6, each time moving p by 3 steps x 5 critic batches x 16 images.
+    step = 3 * 5 * 16 / SPEED
+    assert logged == pytest.approx([0, 0, step, step, step, 2 * step, 2 * step])

@@ -6,17 +6,17 @@ auto). The maths is in wganlab/augment.py; here is where its random numbers and 
   so replays advance it) for the *global* batch, keeping this rank's slice as batches.py does
   for z. It exists only with --augment, so runs without it draw exactly what they drew before.
 - `AugmentP` holds p as a 0-dim tensor on the device, which the graph reads at each replay:
-  fixed for a number, adapted for auto (ADA's rule, Karras et al. 2020): every INTERVAL
-  steps p moves by sign(overfit - target) * images / IMAGES_TO_ONE, clamped to [0, 1], all on
-  the device (target: --augment-target). Its p and last heuristic are in every checkpoint
-  (TrainState.extras), so resume stays exact.
+  fixed for a number, adapted for auto (ADA's rule, Karras et al. 2020): every
+  --augment-interval steps (ADA's 4) p moves by sign(overfit - target) * images /
+  IMAGES_TO_ONE, clamped to [0, 1], all on the device (target: --augment-target). Its p
+  and last heuristic are in every checkpoint (TrainState.extras), so resume stays exact.
 - `Overfitting` measures the heuristic: the critic's mean score on training images minus on
   held-out real images, over the training images' minus the generated images'
   (metrics/overfit.py). 0: held-out images look like training images to the critic; 1:
   they look as fake as generated ones. Cheaply: a critic pass in inference mode, without
   gradients, on 64 training, 64 held-out and the 64 fixed-z images, slices chosen by the step
-  number (no random draws: the run's streams are untouched); every INTERVAL steps with auto,
-  else only at logged steps.
+  number (no random draws: the run's streams are untouched); every --augment-interval steps
+  with auto, else only at logged steps.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from ..metrics import health
 from ..metrics.overfit import critic_scores, overfit_ratio
 from .distributed import Shard
 
-INTERVAL = 4  # steps between adjustments of p (ADA's)
 # Images over which p may travel from 0 to 1 by default (--augment-speed): ADA's 500,000 suit
 # days on a GPU; a few CPU minutes show 10,000-40,000 images, so p must be able to move within them.
 IMAGES_TO_ONE = TrainConfig.augment_speed
@@ -121,7 +120,7 @@ class Overfitting:
         self.block = block
 
     def due(self, step: int) -> bool:
-        """Whether p adapts after this step (every INTERVAL steps with auto)."""
+        """Whether p adapts after this step (every --augment-interval steps with auto)."""
         return self.every is not None and step % self.every == 0
 
     def _slice(self, images: torch.Tensor, step: int) -> torch.Tensor:

@@ -29,7 +29,7 @@ from ..reporting.report import write_report
 from ..runfolder import check_run_folder
 from ..version import __version__
 from . import distributed
-from .augmenting import INTERVAL, Overfitting, select_images
+from .augmenting import Overfitting, select_images
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
 from .members import expand
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
@@ -135,9 +135,9 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         health_watch = HealthWatch(log, cfg.model.image_shape, progress.say)
         watchers += [summary, health_watch] + [tensorboard] * bool(tensorboard)
         evaluation = Evaluation(out, cfg, log, progress.say, device, [health_watch])
+    every = t.augment_interval if augment_p is not None else None
     overfit = None if heldouts is None else Overfitting(
-        images, [h.to(device) for h in heldouts], INTERVAL if augment_p is not None else None,
-        device, block)
+        images, [h.to(device) for h in heldouts], every, device, block)
     order, order_epoch, exit_code = None, -1, 0
 
     def sync():
@@ -162,8 +162,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             state.after_step()  # the generator EMA, when the run keeps one
             state.step += 1
             if overfit is not None and overfit.due(state.step):  # --augment-p auto
-                augment_p.adjust(overfit.measure(state, state.step), INTERVAL * t.batch_size
-                                 * (1 if t.shared_step else t.n_critic))
+                shown = t.augment_interval * t.batch_size * (1 if t.shared_step else t.n_critic)
+                augment_p.adjust(overfit.measure(state, state.step), shown)
             meta = {"step": state.step, "epoch": epoch + 1,
                     "time": round(clock.training_seconds(), 4)}
             log_now = state.step % r.log_every == 0
