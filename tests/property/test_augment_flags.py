@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -66,32 +67,25 @@ def test_target_is_in_the_heuristics_range_and_needs_auto(tmp_path, target, auto
             assert ("[-1, 1]" in err) if not -1.0 <= target <= 1.0 else ("auto" in err)
 
 
-@SETTINGS
-@given(speed=st.integers(-10, 10 ** 13) | st.sampled_from(["1.5", "fast", "5e5"]),
-       auto=st.booleans())
-def test_speed_is_a_positive_count_of_images_and_needs_auto(tmp_path, speed, auto):
-    p = "auto" if auto else "0.3"
-    code, out, err = dry_run(tmp_path, "--augment", "translation", "--augment-p", p,
-                             f"--augment-speed={speed}")
-    if isinstance(speed, int) and 1 <= speed <= 10 ** 12 and (auto or speed == 10_000):
-        assert code == 0, err
-        assert json.loads(out)["train"]["augment_speed"] == speed
-    else:
-        assert_clean_error(code, err, "--augment-speed")
+# Counts that only --augment-p auto reads: (field, default, largest allowed).
+AUTO_COUNTS = [("augment_speed", 10_000, 10 ** 12), ("augment_interval", 4, 10 ** 6)]
 
 
+@pytest.mark.parametrize(("name", "default", "most"), AUTO_COUNTS)
 @SETTINGS
-@given(every=st.integers(-10, 2 * 10 ** 6) | st.sampled_from(["2.5", "often", "1e3"]),
+@given(value=st.integers(-10, 10 ** 13) | st.sampled_from(["1.5", "fast", "5e5"]),
        auto=st.booleans())
-def test_interval_is_a_positive_count_of_steps_and_needs_auto(tmp_path, every, auto):
+def test_auto_counts_are_positive_integers_and_need_auto(tmp_path, name, default, most,
+                                                         value, auto):
+    flag = "--" + name.replace("_", "-")
     p = "auto" if auto else "0.3"
     code, out, err = dry_run(tmp_path, "--augment", "translation", "--augment-p", p,
-                             f"--augment-interval={every}")
-    if isinstance(every, int) and 1 <= every <= 10 ** 6 and (auto or every == 4):
+                             f"{flag}={value}")
+    if isinstance(value, int) and 1 <= value <= most and (auto or value == default):
         assert code == 0, err
-        assert json.loads(out)["train"]["augment_interval"] == every
+        assert json.loads(out)["train"][name] == value
     else:
-        assert_clean_error(code, err, "--augment-interval")
+        assert_clean_error(code, err, flag)
 
 
 @SETTINGS
