@@ -111,7 +111,7 @@ class TrainConfig:
     augment_interval: int = opt(
         4, "with --augment-p auto: steps between readings of the overfitting heuristic, each "
         "followed by an adjustment of p (ADA's 4); a reading is a critic pass on 192 images "
-        "(every 4 steps it made a `fast` step 8 percent dearer on the CPU), so a larger "
+        "(every 4 steps it made a `fast` step 8-12 percent dearer on the CPU), so a larger "
         "interval is cheaper and moves p in larger steps")
     xflip: bool = opt(
         False, "mirror real images left-right at random (data-set augmentation); wrong for "
