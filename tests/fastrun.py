@@ -77,4 +77,8 @@ def assert_static_equals_eager(eager: Run, static: Run, steps: int = 3, **speed)
     for a, b in zip(eager.params(), static.params()):
         assert torch.equal(a, b)
     assert torch.equal(eager.noise.get_state(), static.noise.get_state())
+    if runner.maker.augmenter is not None:  # the augmentation's stream(s) too, registered
+        for a, b in zip(runner.maker.augmenter.streams, step.maker.augmenter.streams):
+            assert torch.equal(a.get_state(), b.get_state())
+            assert any(g is b for g in step.generators)
     return runner, step, wants

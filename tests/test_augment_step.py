@@ -1,6 +1,7 @@
 """Augmentation inside the step: every critic input augmented (real and generated, the
-generator's pass included), draws from the run's noise stream, the CUDA graph's static step
-equal to the eager step, and the held-out heuristic that drives --augment-p auto."""
+generator's pass included), draws from the augmentation's own stream (never the noise
+stream's z and alphas), the CUDA graph's static step equal to the eager step, and the held-out
+heuristic that drives --augment-p auto."""
 
 import pytest
 import torch
@@ -12,7 +13,7 @@ from wganlab.augment import augment, draws_needed
 from wganlab.config import apply_overrides
 from wganlab.metrics.overfit import overfit_ratio
 from wganlab.training import fast
-from wganlab.training.augmenting import IMAGES_TO_ONE, Augmenter, AugmentP, Overfitting
+from wganlab.training.augmenting import IMAGES_TO_ONE, Augmenter, AugmentState, Overfitting
 from wganlab.training.distributed import Shard
 from wganlab.training.runner import EagerStep
 
@@ -40,11 +41,14 @@ def critic_inputs(run, step_fn):
     return seen
 
 
-def test_every_critic_pass_sees_augmented_images_drawn_from_the_run_stream():
+def test_every_critic_pass_sees_augmented_images_drawn_from_their_own_stream():
     cfg, G, C, images = augmented("wgan-gp", augment="cutout")
     plain_cfg, *_ = setup("wgan-gp")
     aug, plain = Run(cfg, G, C, images), Run(plain_cfg, G, C, images)
-    got = critic_inputs(aug, lambda: aug.eager().step(aug.order, 0))
+    runner = aug.eager()
+    stream = runner.maker.augmenter.streams[0]
+    fresh = stream.get_state()
+    got = critic_inputs(aug, lambda: runner.step(aug.order, 0))
     want = critic_inputs(plain, lambda: plain.eager().step(plain.order, 0))
     # Per critic update: real, fake, penalty interpolates; then the generator's fake pass.
     assert len(got) == len(want) == 3 * cfg.train.n_critic + 1
@@ -56,8 +60,9 @@ def test_every_critic_pass_sees_augmented_images_drawn_from_the_run_stream():
     # The real pass is the plain batch with the square cut: outside it, the same pixels.
     real, plain_real = got[0], want[0]
     assert torch.equal(real[real != 0], plain_real[real != 0])
-    # More draws from the run's noise stream than the plain step makes.
-    assert not torch.equal(aug.noise.get_state(), plain.noise.get_state())
+    # The draws came from the augmentation's stream; the noise stream moved as the plain one.
+    assert not torch.equal(stream.get_state(), fresh)
+    assert torch.equal(aug.noise.get_state(), plain.noise.get_state())
 
 
 def test_gradients_flow_to_the_generators_output_through_the_augmentation():
@@ -70,15 +75,20 @@ def test_gradients_flow_to_the_generators_output_through_the_augmentation():
     assert fake.grad is not None and bool((fake.grad.flatten(1).abs().sum(1) > 0).all())
 
 
-def test_p_zero_gives_the_plain_steps_numbers():
-    # The augmentations are drawn (the stream moves on) but act on no image.
+def test_p_zero_is_the_plain_run_step_after_step():
+    # The augmentations are drawn (from their own stream) but act on no image, and z and the
+    # alphas stay the plain run's at every step, so the two runs stay one run.
     cfg, G, C, images = augmented("wgan-gp", p=0.0)
     plain_cfg, *_ = setup("wgan-gp")
     aug, plain = Run(cfg, G, C, images), Run(plain_cfg, G, C, images)
-    got, want = aug.eager().step(aug.order, 0), plain.eager().step(plain.order, 0)
-    # Same z and alphas: the plain step's draws come first in the stream, the step's after.
-    for key in want:
-        assert torch.equal(got[key], want[key]), key
+    aug_steps, plain_steps = aug.eager(), plain.eager()
+    for i in range(3):
+        got = aug_steps.step(aug.order, i * aug.per_step)
+        want = plain_steps.step(plain.order, i * plain.per_step)
+        for key in want:
+            assert torch.equal(got[key], want[key]), (i, key)
+    for a, b in zip(aug.params(), plain.params()):
+        assert torch.equal(a, b)
 
 
 class Memoriser(nn.Module):
@@ -110,7 +120,7 @@ def test_auto_moves_p_up_when_the_critic_overfits_and_down_when_not(fair):
     heldout = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout[:, :, 0, 0] = 0  # the memoriser has never seen these
     watch = Overfitting(train, [heldout], every=4, device=torch.device("cpu"))
-    p = AugmentP("auto", torch.device("cpu"))
+    p = AugmentState("auto", torch.device("cpu"))
     p.p.fill_(0.5)
     state = FakeState(Memoriser(fair))
     for step in (4, 8, 12):
@@ -132,7 +142,7 @@ def test_the_target_decides_which_way_p_moves(target, moves):
     heldout = train.clone()
     heldout[::2, :, 0, 0] = 0
     watch = Overfitting(train, [heldout], every=4, device=torch.device("cpu"))
-    p = AugmentP("auto", torch.device("cpu"), target=target)
+    p = AugmentState("auto", torch.device("cpu"), target=target)
     p.p.fill_(0.5)
     p.adjust(watch.measure(FakeState(Memoriser(False)), 4), images=1000)
     assert float(p.overfit) == 0.5
@@ -155,7 +165,7 @@ def test_auto_moves_each_members_p_by_its_own_critic():
     # Member k trains on rows [100 k, 100 (k + 1)) of the images, held out its own.
     watch = Overfitting(train.flatten(0, 1), list(heldout), every=4,
                         device=torch.device("cpu"), block=100)
-    p = AugmentP("auto", torch.device("cpu"), members=2)
+    p = AugmentState("auto", torch.device("cpu"), seeds=(1, 2))
     p.p.fill_(0.5)
     state = FakeState(TwoMembers())
     state.fixed_z = state.fixed_z.repeat(2, 1, 1, 1)
@@ -175,7 +185,7 @@ def test_the_heuristic_by_hand_and_p_stays_a_probability():
                  ) == 1.0
     assert float(overfit_ratio(torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([1.5]))
                  ) == -1.0
-    p = AugmentP("auto", torch.device("cpu"))
+    p = AugmentState("auto", torch.device("cpu"))
     p.adjust(torch.tensor(1.0), images=10 * IMAGES_TO_ONE)
     assert float(p.p) == 1.0
     p.adjust(torch.tensor(0.0), images=10 * IMAGES_TO_ONE)
@@ -188,12 +198,12 @@ def test_p_adapted_in_place_between_graph_replays_acts_like_the_eager_steps(monk
     # from the device tensor it captured, as the eager step reads it.
     cfg, G, C, images = augmented("wgan-gp", p="auto")
     eager, graphed, still = (Run(cfg, G, C, images) for _ in range(3))
-    ps = [AugmentP("auto", torch.device("cpu")) for _ in range(3)]
-    runner = EagerStep(*eager.args(), augment_p=ps[0])
-    unchanged = EagerStep(*still.args(), augment_p=ps[2])
+    ps = [AugmentState("auto", torch.device("cpu")) for _ in range(3)]
+    runner = EagerStep(*eager.args(), augment_state=ps[0])
+    unchanged = EagerStep(*still.args(), augment_state=ps[2])
     fake = FakeCuda(graphed, None)
     fake.install(monkeypatch)
-    graph_step = fast.GraphStep(fast.StaticStep(*graphed.args(), augment_p=ps[1]),
+    graph_step = fast.GraphStep(fast.StaticStep(*graphed.args(), augment_state=ps[1]),
                                 fallback=None, warmup=1)
     fake.runner = graph_step
     for i in range(4):
@@ -205,6 +215,10 @@ def test_p_adapted_in_place_between_graph_replays_acts_like_the_eager_steps(monk
         for key in want:
             assert torch.equal(got[key], want[key].float()), (i, key)
     assert fake.replays == 3 and not torch.equal(other["d_loss"], want["d_loss"])
+    # The augmentation's stream is registered with the graph (else each replay would repeat
+    # the captured draws) and ends where the eager run's does.
+    assert any(g is ps[1].streams[0] for g in fake.registered)
+    assert torch.equal(ps[1].streams[0].get_state(), ps[0].streams[0].get_state())
 
 
 def test_under_ddp_each_rank_takes_its_slice_of_the_global_batchs_draws():

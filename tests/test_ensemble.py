@@ -142,9 +142,10 @@ def test_members_draw_augment_and_condition_as_their_single_runs(case, looped, t
         single_run = tiny_run("fast", steps, "--seed", seed, PLAIN_ADAM, *OWN[case])
         single = newest(single_run)
         assert_member_is_single(ens, k, len(SEEDS), single, exact=looped)
-        if "augment" in single:  # auto: the member's own p and heuristic
+        if "augment" in single:  # the member's own p, heuristic and augmentation stream
             for key in ("p", "overfit"):
                 assert torch.equal(ens["augment"][key][k], single["augment"][key]), key
+            assert torch.equal(ens["augment"]["streams"][k], single["augment"]["streams"][0])
         if case == "acgan":  # its fixed-z class grid is its single run's
             grid = tmp_path / "ens" / "samples" / "members" / f"epoch-001-m{k}.png"
             assert np.array_equal(np.asarray(Image.open(grid)), np.asarray(

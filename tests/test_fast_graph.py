@@ -29,6 +29,7 @@ class FakeCuda:
     def __init__(self, run, runner, fail_capture=False):
         self.run, self.runner, self.fail = run, runner, fail_capture
         self.captures = self.replays = 0
+        self.registered = []  # the generators registered with the graph
 
     def install(self, monkeypatch):
         stream = types.SimpleNamespace(wait_stream=lambda other: None)
@@ -36,7 +37,7 @@ class FakeCuda:
 
         class Graph:
             def register_generator_state(self, generator):
-                assert generator is fake.run.noise
+                fake.registered.append(generator)
 
             def replay(self):
                 fake.replays += 1
@@ -49,12 +50,14 @@ class FakeCuda:
                 raise RuntimeError("operation not permitted when stream is capturing")
             saved = copy.deepcopy([fake.run.G.state_dict(), fake.run.C.state_dict(),
                                    fake.run.g_opt.state_dict(), fake.run.c_opt.state_dict()])
-            noise = fake.run.noise.get_state()
+            # A registered generator's draws in a capture are recorded, not consumed.
+            streams = [(g, g.get_state()) for g in fake.registered]
             yield
             for obj, state in zip((fake.run.G, fake.run.C, fake.run.g_opt, fake.run.c_opt),
                                   saved):
                 obj.load_state_dict(state)
-            fake.run.noise.set_state(noise)
+            for g, state in streams:
+                g.set_state(state)
 
         for name, value in {"Stream": lambda device: stream, "current_stream": lambda d: stream,
                             "stream": lambda s: contextlib.nullcontext(), "CUDAGraph": Graph,

@@ -7,7 +7,7 @@ Every transform is a differentiable function of x (gathers, masks, sums), so the
 gradient flows through it. Each transform acts on an image with probability p, decided by one
 draw per image and transform (`u < p`); an image it skips is passed through by
 `torch.where`, so p = 0 returns x bit for bit. The random numbers come in as arguments: the
-training step draws them from the run's noise stream (training/augmenting.py), the tests
+training step draws them from the augmentation's own stream (training/augmenting.py), the tests
 hand-write them. The order is DiffAugment's: colour, then translation, then cutout.
 
 Draws per image, in order: colour (brightness: apply, shift; saturation: apply, factor;

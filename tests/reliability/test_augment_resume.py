@@ -1,6 +1,7 @@
-"""A run with augmentation (auto p, xflip, a --max-images subset), stopped and resumed,
-equals the run that never stopped, bit for bit: the augmentations come from the run's noise
-stream, and p with its heuristic is in every checkpoint."""
+"""A run with augmentation (auto or fixed p, xflip, a --max-images subset), stopped and
+resumed, equals the run that never stopped, bit for bit: the augmentations come from their own
+stream, which is in every checkpoint with p and its heuristic. And with p = 0 an augmented run
+is the plain run: its draws never move z or the penalty's alphas."""
 
 import json
 
@@ -9,7 +10,7 @@ import torch
 
 from wganlab.training import augmenting
 
-from .runs import loss_rows, stop_and_resume, train_argv
+from .runs import assert_same_state, compare_rows, loss_rows, state_at, stop_and_resume, train_argv
 
 # Target -1: every reading "overfits", so p must move; at a speed that is not the default, so
 # the flag must reach the loop.
@@ -45,3 +46,24 @@ def test_p_adapts_every_augment_interval_steps_by_the_images_shown_since(cli, tm
     # Read after steps 3 and 6, each time moving p by 3 steps x 5 critic batches x 16 images.
     step = 3 * 5 * 16 / SPEED
     assert logged == pytest.approx([0, 0, step, step, step, 2 * step, 2 * step])
+
+
+def test_resume_with_a_fixed_p_equals_straight_run(cli, tmp_path):
+    # Nothing adapts, but the stream must be saved: a resumed run that started it afresh
+    # would draw the first steps' augmentations again.
+    _, want = stop_and_resume(cli, tmp_path, END, "--augment", "translation,cutout",
+                              "--augment-p", "0.5", "--max-images", "512")
+    assert len(want["augment"]["streams"]) == 1 and float(want["augment"]["p"]) == 0.5
+
+
+def test_p_zero_is_the_plain_run(cli, tmp_path):
+    plain, zero = tmp_path / "plain", tmp_path / "zero"
+    for run, flags in ((plain, ()), (zero, ("--augment", "translation,cutout,colour",
+                                            "--augment-p", "0"))):
+        code, _, err = cli(*train_argv("wgan-gp", run, END, *flags))
+        assert code == 0, err
+    compare_rows(loss_rows(zero), loss_rows(plain))
+    got = state_at(zero, END)
+    fresh = torch.Generator().manual_seed(augmenting.STREAM_SEED + 1).get_state()
+    assert not torch.equal(got.pop("augment")["streams"][0], fresh)  # it did draw
+    assert_same_state(got, state_at(plain, END))

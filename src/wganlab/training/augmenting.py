@@ -1,15 +1,20 @@
-"""Augmentation inside the run: the draws, the probability p, and its adaptation (--augment-p
-auto). The maths is in wganlab/augment.py; here is where its random numbers and p live.
+"""Augmentation inside the run: its random streams, the probability p, and p's adaptation
+(--augment-p auto). The maths is in wganlab/augment.py; here is where its random numbers and p
+live.
 
+- `AugmentState` exists whenever the run augments (TrainState.extras["augment"], so it is in
+  every checkpoint and resume stays exact). It holds p as a 0-dim tensor on the device, which
+  the graph reads at each replay: fixed for a number, adapted for auto (ADA's rule, Karras et
+  al. 2020): every --augment-interval steps (ADA's 4) p moves by sign(overfit - target) *
+  images / IMAGES_TO_ONE, clamped to [0, 1], all on the device (target: --augment-target).
+  And it holds the augmentation's own random stream per member, seeded from the member's seed
+  apart from the run's noise stream: the augmentation's draws never move z or the penalty's
+  alphas, so an augmented run and the plain run of the same seed see the same z, and with
+  p = 0 (auto's start) they are the same run, bit for bit. A comparison of the two then
+  measures the augmentation, not a reshuffled random stream.
 - `Augmenter` is what steps.Step passes every critic input through. It draws its uniforms
-  from the run's noise stream on the run's device (in a CUDA graph that stream is registered,
-  so replays advance it) for the *global* batch, keeping this rank's slice as batches.py does
-  for z. It exists only with --augment, so runs without it draw exactly what they drew before.
-- `AugmentP` holds p as a 0-dim tensor on the device, which the graph reads at each replay:
-  fixed for a number, adapted for auto (ADA's rule, Karras et al. 2020): every
-  --augment-interval steps (ADA's 4) p moves by sign(overfit - target) * images /
-  IMAGES_TO_ONE, clamped to [0, 1], all on the device (target: --augment-target). Its p
-  and last heuristic are in every checkpoint (TrainState.extras), so resume stays exact.
+  from those streams on the run's device (in a CUDA graph they are registered, so replays
+  advance them) for the *global* batch, keeping this rank's slice as batches.py does for z.
 - `Overfitting` measures the heuristic: the critic's mean score on training images minus on
   held-out real images, over the training images' minus the generated images'
   (metrics/overfit.py). 0: held-out images look like training images to the critic; 1:
@@ -21,6 +26,7 @@ auto). The maths is in wganlab/augment.py; here is where its random numbers and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -38,20 +44,26 @@ from .distributed import Shard
 # Images over which p may travel from 0 to 1 by default (--augment-speed): ADA's 500,000 suit
 # days on a GPU; a few CPU minutes show 10,000-40,000 images, so p must be able to move within them.
 IMAGES_TO_ONE = TrainConfig.augment_speed
+# The augmentation's stream of a member seeded s is seeded STREAM_SEED + s: apart from every
+# seed a run's other streams take (s + 1, s + 2, with s <= validation.MAX_SEED = 2 ** 62).
+STREAM_SEED = 2 ** 63
 SCORED = 64  # images of each kind the heuristic scores
 
 
-class AugmentP:
-    """p on the device: fixed, or adapted (auto) from the overfitting heuristic; one per
-    member of an ensemble ((N,) then, each adapted from its own member's heuristic)."""
+class AugmentState:
+    """p on the device, fixed or adapted (auto) from the overfitting heuristic, and the
+    augmentation's random streams: one per member of an ensemble (p (N,) then, each adapted
+    from its own member's heuristic, each member drawing from its own stream)."""
 
-    def __init__(self, value: float | str, device: torch.device, members: int = 1,
+    def __init__(self, value: float | str, device: torch.device, seeds: Sequence[int] = (1,),
                  target: float = TrainConfig.augment_target, images_to_one: int = IMAGES_TO_ONE):
         self.auto, self.target, self.images_to_one = value == "auto", target, images_to_one
         start = 0.0 if self.auto else float(value)
-        shape = (members,) if members > 1 else ()
+        shape = (len(seeds),) if len(seeds) > 1 else ()
         self.p = torch.full(shape, start, device=device)
         self.overfit = torch.zeros(shape, device=device)  # the last heuristic (auto)
+        self.streams = [torch.Generator(device=device).manual_seed(STREAM_SEED + s)
+                        for s in seeds]
 
     @torch.no_grad()
     def adjust(self, overfit: torch.Tensor, images: int) -> None:
@@ -61,50 +73,56 @@ class AugmentP:
         self.p.add_(torch.sign(overfit - self.target) * step).clamp_(0.0, 1.0)
 
     @classmethod
-    def from_config(cls, cfg: Config, device: torch.device) -> AugmentP:
-        """The run's p, built in one place for the loop, the runner and the benchmark."""
+    def from_config(cls, cfg: Config, device: torch.device) -> AugmentState:
+        """The run's augmentation state, built in one place for the run, the runner and the
+        benchmark."""
         t = cfg.train
-        return cls(t.augment_p, device, t.ensemble, t.augment_target, t.augment_speed)
+        return cls(t.augment_p, device, member_seeds(t.seed, t.ensemble, t.seeds),
+                   t.augment_target, t.augment_speed)
 
     def state_dict(self) -> dict:
-        """p and the last heuristic, as tensors."""
-        return {"p": self.p.detach().cpu(), "overfit": self.overfit.detach().cpu()}
+        """p, the last heuristic and each stream's state, as tensors."""
+        return {"p": self.p.detach().cpu(), "overfit": self.overfit.detach().cpu(),
+                "streams": [g.get_state() for g in self.streams]}
 
     def load_state_dict(self, state: dict) -> None:
-        """In place: a captured graph keeps reading the same tensor."""
+        """In place: a captured graph keeps reading the same tensors and streams. (A
+        checkpoint written before the streams were saved has none: they start afresh.)"""
         self.p.copy_(state["p"])
         self.overfit.copy_(state["overfit"])
+        for g, saved in zip(self.streams, state.get("streams", [])):
+            g.set_state(saved.cpu())
 
 
 class Augmenter:
-    """x -> augment(x, draws, p): the policies with fresh draws from the noise stream, or, for
-    an ensemble's member-major x, each member's share with draws from its own stream (and
-    its own p), so member k augments exactly as its single run does."""
+    """x -> augment(x, draws, p): the policies with fresh draws from the augmentation's
+    stream, or, for an ensemble's member-major x, each member's share with draws from its own
+    stream (and its own p), so member k augments exactly as its single run does."""
 
     def __init__(self, policies: tuple[str, ...], p: torch.Tensor,
-                 noises: list[torch.Generator], device: torch.device, shard: Shard = Shard()):
-        self.policies, self.p, self.noises, self.device = policies, p, noises, device
+                 streams: list[torch.Generator], device: torch.device, shard: Shard = Shard()):
+        self.policies, self.p, self.streams, self.device = policies, p, streams, device
         self.shard, self.draws = shard, draws_needed(policies)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x (b, C, H, W) augmented; draws for the global batch, this rank's slice used."""
-        b = len(x) // len(self.noises)  # each member's share
+        b = len(x) // len(self.streams)  # each member's share
         u = torch.cat([self.shard.take(torch.rand(b * self.shard.world, self.draws,
                                                   generator=g, device=g.device))
-                       for g in self.noises])
+                       for g in self.streams])
         p = self.p if self.p.dim() == 0 else self.p.repeat_interleave(b)
         return augment(x, u.to(self.device), p, self.policies)
 
 
-def make_augmenter(cfg: Config, p: AugmentP | None, noises: list[torch.Generator],
-                   device: torch.device, shard: Shard = Shard()) -> Augmenter | None:
-    """The run's Augmenter, or None without --augment; noises: each member's stream."""
+def make_augmenter(cfg: Config, state: AugmentState | None, device: torch.device,
+                   shard: Shard = Shard()) -> Augmenter | None:
+    """The run's Augmenter, or None without --augment; state: the run's AugmentState."""
     policies = parse_policies(cfg.train.augment)
     if not policies:
         return None
-    if p is None:  # a runner built without the run's state (tests, the benchmark)
-        p = AugmentP.from_config(cfg, device)
-    return Augmenter(policies, p.p, noises, device, shard)
+    if state is None:  # a runner built without the run's state (tests, the benchmark)
+        state = AugmentState.from_config(cfg, device)
+    return Augmenter(policies, state.p, state.streams, device, shard)
 
 
 class Overfitting:

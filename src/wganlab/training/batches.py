@@ -5,11 +5,11 @@ The noise stream is consumed in the order z_1, alpha_1, ..., z_k, alpha_k, z_G (
 for penalties that interpolate), always for the *global* batch: under DDP each rank keeps
 its slice, so every rank's stream stays the one-process run's and a checkpoint resumes at any
 world size (on CPU the draws are the one-process run's exactly; on CUDA Philox offsets make
-them different but identically distributed). With --xflip a flip draw per real image follows,
-and with --augment the step draws its augmentations from the same stream (augmenting.py);
-without them nothing more is drawn. An ensemble (--ensemble N) has one stream per member,
-each consumed in that order (flips and augmentations too), so member k draws what its
-single run draws, and each draw is the members' draws concatenated, member-major.
+them different but identically distributed). With --xflip a flip draw per real image follows;
+without it nothing more is drawn. (--augment draws from a stream of its own, augmenting.py,
+so it moves none of these.) An ensemble (--ensemble N) has one stream per member, each
+consumed in that order (flips too), so member k draws what its single run draws, and each
+draw is the members' draws concatenated, member-major.
 
 Labels (conditional runs only) come from the data, gathered with the images' own indices
 from a label tensor that lives beside the images (on the device when they are), so a CUDA
@@ -28,7 +28,7 @@ from .. import losses
 from ..augment import xflip
 from ..config import Config
 from ..data import sample_z, to_float
-from .augmenting import AugmentP, make_augmenter
+from .augmenting import AugmentState, make_augmenter
 from .distributed import Shard
 from .kernels import layout
 from .steps import Batch
@@ -51,7 +51,7 @@ class BatchMaker:
 
     def __init__(self, cfg: Config, images: torch.Tensor,
                  noise: torch.Generator | list[torch.Generator], device: torch.device,
-                 shard: Shard = Shard(), augment_p: AugmentP | None = None,
+                 shard: Shard = Shard(), augment_state: AugmentState | None = None,
                  labels: torch.Tensor | None = None):
         t = cfg.train
         self.images, self.device, self.shard = images, device, shard
@@ -66,7 +66,7 @@ class BatchMaker:
         self.interpolates = losses.PENALTIES[t.penalty][1]
         self.channels_last, self.xflip = cfg.speed.channels_last, t.xflip
         # What the step passes every critic input through (None without --augment).
-        self.augmenter = make_augmenter(cfg, augment_p, self.noises, device, shard)
+        self.augmenter = make_augmenter(cfg, augment_state, device, shard)
 
     def indices(self, order: torch.Tensor, first: int) -> torch.Tensor:
         """This process's image indices for the step from batch `first` of `order`:

@@ -84,18 +84,21 @@ class StaticStep:
     """
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
-                 noise: torch.Generator, device: torch.device, augment_p=None,
+                 noise: torch.Generator, device: torch.device, augment_state=None,
                  labels: torch.Tensor | None = None):
         self.cfg, self.device, self.noise = cfg, device, noise
         self.speed = cfg.speed
-        self.maker = BatchMaker(cfg, images, noise, device, augment_p=augment_p, labels=labels)
+        self.maker = BatchMaker(cfg, images, noise, device, augment_state=augment_state,
+                                labels=labels)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, make_check(cfg, DeviceCheck),
                          device.type, self.maker.augmenter)
         self.idx = torch.zeros(self.maker.updates * cfg.train.batch_size * cfg.train.ensemble,
                                dtype=torch.long, device=device)
         # Every generator the step draws from, each registered with the graph: the noise
-        # stream(s), and an ensemble critic's dropout streams (ensemble.py).
-        self.generators = list(self.maker.noises) + list(getattr(critic, "generators", []))
+        # stream(s), the augmentation's, and an ensemble critic's dropout streams (ensemble.py).
+        augmenter = self.maker.augmenter
+        self.generators = list(self.maker.noises) + (augmenter.streams if augmenter else []) \
+            + list(getattr(critic, "generators", []))
         self.keys: list[str] | None = None
         self.last_real: torch.Tensor | None = None  # in a graph: a buffer each replay refills
         self.last_labels: torch.Tensor | None = None  # its labels (conditional runs), alike

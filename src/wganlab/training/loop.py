@@ -106,9 +106,9 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
     if init_from:
         load_initial_weights(state, init_from, device)
     # How each step runs: one CUDA graph, eager, or eager under DDP (see runner.py).
-    augment_p = state.extras.get("augment")  # --augment-p auto's p, adapted below
+    augment_state = state.extras.get("augment")  # --augment's p and random streams
     runner = make_runner(cfg, state.generator, state.critic, state.g_opt, state.c_opt, images,
-                         state.noise, device, shard, augment_p, labels)
+                         state.noise, device, shard, augment_state, labels)
     if main:
         lock.acquire()
         _prepare_run_dir(out, cfg, resuming=bool(resume))
@@ -135,7 +135,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         health_watch = HealthWatch(log, cfg.model.image_shape, progress.say)
         watchers += [summary, health_watch] + [tensorboard] * bool(tensorboard)
         evaluation = Evaluation(out, cfg, log, progress.say, device, [health_watch])
-    every = t.augment_interval if augment_p is not None else None
+    auto = augment_state if augment_state is not None and augment_state.auto else None
+    every = t.augment_interval if auto is not None else None  # p adapts (--augment-p auto)
     overfit = None if heldouts is None else Overfitting(
         images, [h.to(device) for h in heldouts], every, device, block)
     order, order_epoch, exit_code = None, -1, 0
@@ -163,7 +164,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             state.step += 1
             if overfit is not None and overfit.due(state.step):  # --augment-p auto
                 shown = t.augment_interval * t.batch_size * (1 if t.shared_step else t.n_critic)
-                augment_p.adjust(overfit.measure(state, state.step), shown)
+                auto.adjust(overfit.measure(state, state.step), shown)
             meta = {"step": state.step, "epoch": epoch + 1,
                     "time": round(clock.training_seconds(), 4)}
             log_now = state.step % r.log_every == 0
@@ -171,7 +172,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                 meta["diversity"] = health.batch_diversity(health.generate_as_trained(
                     state.generator, state.fixed_z, state.fixed_labels), runner.last_real)
                 if overfit is not None:  # the heuristic, and p where it adapts
-                    meta.update(_overfitting_row(overfit, augment_p, state))
+                    meta.update(_overfitting_row(overfit, auto, state))
             log.add(meta, terms)
             progress.advance(state.step)
 
@@ -287,11 +288,11 @@ def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: b
     return found.path, found.state
 
 
-def _overfitting_row(overfit: Overfitting, augment_p, state: TrainState) -> dict:
+def _overfitting_row(overfit: Overfitting, auto, state: TrainState) -> dict:
     """The row fields of the overfitting heuristic (and, with auto, p); reads the device.
     An ensemble's are the mean over members and each member's as NAME.mK."""
-    values = {"overfit": overfit.measure(state, state.step)} if augment_p is None else \
-        {"overfit": augment_p.overfit, "augment_p": augment_p.p}
+    values = {"overfit": overfit.measure(state, state.step)} if auto is None else \
+        {"overfit": auto.overfit, "augment_p": auto.p}
     return {name: float(v) for name, v in expand(values).items()}
 
 

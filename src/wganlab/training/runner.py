@@ -37,9 +37,9 @@ class EagerStep:
 
     def __init__(self, cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
                  noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
-                 augment_p=None, labels: torch.Tensor | None = None):
+                 augment_state=None, labels: torch.Tensor | None = None):
         self.cfg, self.speed, self.reason, self.notes = cfg, cfg.speed, "", []
-        self.maker = BatchMaker(cfg, images, noise, device, shard, augment_p, labels)
+        self.maker = BatchMaker(cfg, images, noise, device, shard, augment_state, labels)
         self.body = Step(cfg, generator, critic, g_opt, c_opt, make_check(cfg, HostCheck),
                          device.type, self.maker.augmenter)
         self.last_real: torch.Tensor | None = None  # the step's last real batch (health checks)
@@ -74,9 +74,9 @@ def applicable(cfg: Config, device: torch.device) -> tuple[SpeedConfig, list[str
 
 def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tensor,
                 noise: torch.Generator, device: torch.device, shard: Shard = Shard(),
-                augment_p=None, labels: torch.Tensor | None = None):
+                augment_state=None, labels: torch.Tensor | None = None):
     """The step the loop runs: one CUDA graph where possible, else eager (DDP when sharded).
-    augment_p: the run's augmenting.AugmentP (with --augment); labels: the data's class
+    augment_state: the run's augmenting.AugmentState (with --augment); labels: the data's class
     labels (N,), beside the images, for conditional models.
 
     Call after any checkpoint is loaded: it sets the optimizers' capturable and fused flags
@@ -94,7 +94,7 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
     C = distributed.wrap(critic, device, shard)
 
     def eager():
-        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, augment_p,
+        return EagerStep(cfg, G, C, g_opt, c_opt, images, noise, device, shard, augment_state,
                          labels)
 
     blockers = fast.graph_blockers(cfg, device, images, shard.world, speed.cuda_graph)
@@ -106,6 +106,6 @@ def make_runner(cfg: Config, generator, critic, g_opt, c_opt, images: torch.Tens
         runner.reason = "; ".join(blockers)
     else:
         runner = fast.GraphStep(fast.StaticStep(cfg, generator, critic, g_opt, c_opt, images,
-                                                noise, device, augment_p, labels), eager)
+                                                noise, device, augment_state, labels), eager)
     runner.speed, runner.notes = speed, notes
     return runner

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..augment import parse_policies
 from ..base import checkpoint
 from ..config import Config
 from ..data import sample_z
@@ -14,7 +15,7 @@ from ..ensemble import build_ensemble, member_seeds, stacked
 from ..errors import CheckpointError, ConfigError, NonFiniteError
 from ..models import build_models
 from ..version import __version__
-from .augmenting import AugmentP
+from .augmenting import AugmentState
 from .ema import GeneratorEMA
 from .optim import make_optimizer
 
@@ -59,8 +60,8 @@ class TrainState:
                     make_optimizer(cfg, critic.parameters(), t.c_lr), noise, fixed_z)
         if t.ema_decay > 0:  # the averaged generator, saved as the checkpoint's "ema" entry
             state.extras["ema"] = GeneratorEMA(generator, t.ema_decay)
-        if t.augment_p == "auto" and t.augment != "none":  # p and its heuristic: "augment"
-            state.extras["augment"] = AugmentP.from_config(cfg, device)
+        if parse_policies(t.augment):  # p, its heuristic and the augmentation's streams
+            state.extras["augment"] = AugmentState.from_config(cfg, device)
         return state
 
     @property
