@@ -1,5 +1,6 @@
-"""The measurement scripts' arithmetic (benchmarks/side_by_side.py, small_data.py): the means,
-the per-seed pairing and each target's verdict, on records made by hand."""
+"""The measurement scripts' arithmetic (benchmarks/side_by_side.py, small_data.py,
+reading_cost.py): the means, the per-seed pairing, each target's verdict and a reading's cost,
+on records made by hand."""
 
 import json
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import reading_cost  # noqa: E402
 import side_by_side  # noqa: E402
 import small_data  # noqa: E402
 
@@ -95,3 +97,34 @@ def test_ema_table_pairs_each_member_raw_with_its_ema():
     # at step 1,000 EMA is lower for member 0 only
     assert lines[2] == "| 1,000 | 90.0 ± 14.1 | 105.0 ± 21.2 | 1 of 2 | 0.100 | 0.100 |"
     assert lines[3] == "| 2,000 | 65.0 ± 7.1 | 50.0 ± 0.0 | 2 of 2 | 0.100 | 0.100 |"
+
+
+def test_a_readings_cost_is_the_reading_steps_median_over_the_others(tmp_path):
+    # Steps take 0.2 s, 0.3 s when they read (every 3rd); logging (every 10th), an epoch's end
+    # (every 25th) and a kept checkpoint (every 40th) take longer and must not count.
+    def seconds(step):
+        if step % 10 == 0 or step % 25 == 0 or step % 40 == 0:
+            return 5.0
+        return 0.3 if step % 3 == 0 else 0.2
+
+    def run(name, train):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"train": train, "run": {
+            "log_every": 10, "keep_every": 40, "checkpoint_every": None}}))
+        (folder / "run.json").write_text(json.dumps({"steps_per_epoch": 25}))
+        elapsed, rows = 0.0, []
+        for step in range(1, 301):
+            elapsed += seconds(step)
+            rows.append(json.dumps({"step": step, "time": elapsed}))
+        (folder / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+        return reading_cost.summary(folder)
+
+    auto = run("auto", {"augment": "cutout", "augment_p": "auto", "augment_interval": 3})
+    assert auto["cost"] == pytest.approx(0.1) and auto["share"] == pytest.approx(0.5)
+    assert auto["reading_median"] == pytest.approx(0.3)
+    fixed = run("fixed", {"augment": "cutout", "augment_p": 0.3, "augment_interval": 3})
+    # Steps 51-300 (the first 50 are start-up) less 25 logged and 5 more epoch ends (75, 125,
+    # ...; every 40th is also a 10th): 220, all plain without auto.
+    assert "cost" not in fixed and fixed["reading_steps"] == 0 and fixed["plain_steps"] == 220
+    assert auto["plain_steps"] + auto["reading_steps"] == 220

@@ -110,9 +110,9 @@ class TrainConfig:
         "a fast p swings with the heuristic's noise)")
     augment_interval: int = opt(
         4, "with --augment-p auto: steps between readings of the overfitting heuristic, each "
-        "followed by an adjustment of p (ADA's 4); a reading is a critic pass on 192 images "
-        "(every 4 steps it made a `fast` step 8-12 percent dearer on the CPU), so a larger "
-        "interval is cheaper and moves p in larger steps")
+        "followed by an adjustment of p (ADA's 4); a reading (a critic pass on 192 images) "
+        "costs about a third of a `fast` step on the CPU, so 4 makes a step about 9 percent "
+        "dearer and 16 about 2; a larger interval moves p in larger steps")
     xflip: bool = opt(
         False, "mirror real images left-right at random (data-set augmentation); wrong for "
         "digits and letters (MNIST), and with --preset seed it breaks the tutorial's recipe")
