@@ -20,7 +20,8 @@ Jobs are NAME=FLAGS; the flags after `--` go to every run. Runs land in OUT/NAME
 with an eval.json is reused, one without (an interrupted comparison) resumed exactly from its
 newest checkpoint by running the same command again. Appends OUT/records.jsonl (one line per
 run: name, seed, steps, seconds, the load average at its start, and its eval.json) as runs
-finish, and writes OUT/table.md: mean ± std over seeds per job, and each seed's steps and FID.
+finish, and writes OUT/table.md: mean ± std over seeds per job, and each seed's steps and FID;
+with `--paired-with NAME`, each run's FID change against NAME's run of the same seed too.
 """
 
 from __future__ import annotations
@@ -167,6 +168,35 @@ def table(summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def paired(records: list[dict], base: str) -> dict[str, list[tuple[int, float]]]:
+    """{name: [(seed, FID change against base), ...]} for every other run: its FID over the
+    FID of base's run of the same seed at the same step ("J @ S" against "BASE @ S"), less 1.
+    What two runs of one seed share (data order, z where the flags leave it) drops out."""
+    fid = {(r["name"], r["seed"]): r["fid"] for r in records}
+    out: dict[str, list[tuple[int, float]]] = {}
+    for (name, seed), value in fid.items():
+        job, at, step = name.partition(" @ ")
+        other = fid.get((base + at + step, seed))
+        if job != base and other:
+            out.setdefault(name, []).append((seed, value / other - 1))
+    return out
+
+
+def paired_table(pairs: dict[str, list[tuple[int, float]]], base: str) -> str:
+    """Markdown: per run, each seed's FID change against base, their mean ± std, and in how
+    many seeds it was lower."""
+    lines = [f"| run | seeds | FID against {base}, per seed | mean ± std | lower in |",
+             "|---|---|---|---|---|"]
+    for name, rows in pairs.items():
+        changes = [c for _, c in rows]
+        spread = statistics.stdev(changes) if len(changes) > 1 else 0.0
+        lines.append(f"| {name} | {', '.join(str(s) for s, _ in rows)} | "
+                     + ", ".join(f"{c:+.0%}" for c in changes)
+                     + f" | {statistics.fmean(changes):+.1%} ± {spread:.1%} | "
+                     f"{sum(c < 0 for c in changes)} of {len(changes)} |")
+    return "\n".join(lines)
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """The flags; those after `--` go to every run."""
     common = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -181,6 +211,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--eval-n", type=int, default=10_000)
     ap.add_argument("--cores", default="0,1")
     ap.add_argument("--table", action="store_true", help="only write the table")
+    ap.add_argument("--paired-with", metavar="NAME",
+                    help="also tabulate each run's FID change against NAME's run of its seed")
     args = ap.parse_args(argv)
     if not args.table and ((args.minutes is None) == (args.steps is None) or not args.job):
         ap.error("give --minutes or --steps, and at least one --job (or --table)")
@@ -197,7 +229,10 @@ def main() -> None:
                 for name, _, flags in (j.partition("=") for j in args.job)]
         run_jobs(jobs, out, args.minutes, args.common, args.eval_n,
                  tuple(map(int, args.cores.split(","))), args.steps, args.every)
-    text = table(summarise(read_records(out))) + "\n"
+    records = read_records(out)
+    text = table(summarise(records)) + "\n"
+    if args.paired_with:
+        text += "\n" + paired_table(paired(records, args.paired_with), args.paired_with) + "\n"
     (out / "table.md").write_text(text)
     print(text)
 

@@ -31,6 +31,18 @@ def test_summary_means_and_spreads_over_seeds():
     assert text.splitlines()[2].endswith("| - | - | 10, 30 | 100, 200 |")  # a has no accuracy
 
 
+def test_paired_changes_compare_each_seed_with_the_base_run_of_that_seed_and_step():
+    records = [record("plain @ 2,000", 1, 200.0), record("plain @ 2,000", 2, 100.0),
+               record("aug @ 2,000", 1, 150.0), record("aug @ 2,000", 2, 120.0),
+               record("aug @ 4,000", 1, 90.0),  # no plain run at 4,000: no pair
+               record("aug", 3, 50.0)]
+    pairs = side_by_side.paired(records, "plain")
+    assert pairs == {"aug @ 2,000": [(1, pytest.approx(-0.25)), (2, pytest.approx(0.2))]}
+    text = side_by_side.paired_table(pairs, "plain")
+    # Mean of -25% and +20%, sample std sqrt(2) * 22.5%.
+    assert "| aug @ 2,000 | 1, 2 | -25%, +20% | -2.5% ± 31.8% | 1 of 2 |" in text
+
+
 def test_records_keep_the_last_of_each_run(tmp_path):
     lines = [record("a", 1, 9.0), record("a", 2, 5.0), record("a", 1, 7.0)]
     (tmp_path / "records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
