@@ -11,6 +11,7 @@ from fastrun import Run, assert_static_equals_eager, setup
 from test_fast_graph import FakeCuda
 from wganlab.augment import augment, draws_needed
 from wganlab.config import apply_overrides
+from wganlab.data import Dataset
 from wganlab.metrics.overfit import overfit_ratio
 from wganlab.training import fast
 from wganlab.training.augmenting import IMAGES_TO_ONE, Augmenter, AugmentState, Overfitting
@@ -105,6 +106,11 @@ class Memoriser(nn.Module):
         return torch.where(x[:, :, 0, 0] > 0, 1.0, -1.0)
 
 
+def held(images, labels=None):
+    """Held-out images as select_images gives them."""
+    return Dataset(images, labels, "x", "train", "here", None if labels is None else 10)
+
+
 class FakeState:
     def __init__(self, critic):
         self.critic, self.generator = critic, nn.Conv2d(4, 1, 1)  # fakes: whatever it gives
@@ -119,7 +125,7 @@ def test_auto_moves_p_up_when_the_critic_overfits_and_down_when_not(fair):
     train = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout[:, :, 0, 0] = 0  # the memoriser has never seen these
-    watch = Overfitting(train, [heldout], every=4, device=torch.device("cpu"))
+    watch = Overfitting(train, [held(heldout)], every=4, device=torch.device("cpu"))
     p = AugmentState("auto", torch.device("cpu"))
     p.p.fill_(0.5)
     state = FakeState(Memoriser(fair))
@@ -141,12 +147,46 @@ def test_the_target_decides_which_way_p_moves(target, moves):
     train = torch.randint(128, 256, (100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout = train.clone()
     heldout[::2, :, 0, 0] = 0
-    watch = Overfitting(train, [heldout], every=4, device=torch.device("cpu"))
+    watch = Overfitting(train, [held(heldout)], every=4, device=torch.device("cpu"))
     p = AugmentState("auto", torch.device("cpu"), target=target)
     p.p.fill_(0.5)
     p.adjust(watch.measure(FakeState(Memoriser(False)), 4), images=1000)
     assert float(p.overfit) == 0.5
     assert float(p.p) == pytest.approx(0.5 + moves * 1000 / IMAGES_TO_ONE)
+
+
+class LabelChecker(nn.Module):
+    """A class-conditional critic stand-in: 1 where the label is the class the image's
+    top-left pixel encodes, else 0; it refuses to score without labels."""
+
+    def forward(self, x, labels):
+        encoded = ((x[:, 0, 0, 0] + 1) * 127.5).round().long() % 10
+        return (encoded == labels).float()
+
+
+class ClassZero(nn.Module):
+    """A conditional generator stand-in: every image all -1 (pixel 0, class 0)."""
+
+    def forward(self, z, labels):
+        return torch.full((len(z), 1, 8, 8), -1.0)
+
+
+def test_a_conditional_critic_scores_each_image_with_its_own_class():
+    # Training images all labelled right (score 1); held-out ones right at even rows only
+    # (mean 0.5); fakes (pixel 0: class 0) asked for class 1 (score 0): (1 - 0.5) / (1 - 0).
+    classes = torch.arange(100) % 10
+    train = classes.to(torch.uint8).view(100, 1, 1, 1).expand(100, 1, 8, 8).clone()
+    wrong = classes.clone()
+    wrong[1::2] = (wrong[1::2] + 1) % 10
+    watch = Overfitting(train, [held(train.clone(), wrong)], every=4,
+                        device=torch.device("cpu"), labels=classes)
+    state = FakeState(LabelChecker())
+    state.generator = ClassZero()
+    state.fixed_labels = torch.ones(64, dtype=torch.long)
+    for step in (0, 4, 8):
+        assert float(watch.measure(state, step)) == 0.5
+    with pytest.raises(Exception, match="no labels"):
+        Overfitting(train, [held(train)], every=4, device=torch.device("cpu"), labels=classes)
 
 
 class TwoMembers(nn.Module):
@@ -163,7 +203,7 @@ def test_auto_moves_each_members_p_by_its_own_critic():
     heldout = torch.randint(128, 256, (2, 100, 1, 8, 8), dtype=torch.uint8, generator=g)
     heldout[:, :, :, 0, 0] = 0
     # Member k trains on rows [100 k, 100 (k + 1)) of the images, held out its own.
-    watch = Overfitting(train.flatten(0, 1), list(heldout), every=4,
+    watch = Overfitting(train.flatten(0, 1), [held(h) for h in heldout], every=4,
                         device=torch.device("cpu"), block=100)
     p = AugmentState("auto", torch.device("cpu"), seeds=(1, 2))
     p.p.fill_(0.5)

@@ -28,11 +28,14 @@ def test_the_subset_is_balanced_and_fixed_by_the_seed():
 
 def test_take_subset_holds_out_the_rest():
     images = torch.arange(40, dtype=torch.uint8).view(40, 1, 1, 1)
-    data = Dataset(images, torch.arange(40) % 4, "x", "train", "here", 4)
+    data = Dataset(images, torch.arange(40) % 4, "x", "train", "here", 4, tuple("abcd"))
     subset, heldout = take_subset(data, 8, seed=0)
+    assert subset.class_names == heldout.class_names == tuple("abcd")
     assert len(subset) == 8 and torch.bincount(subset.labels).tolist() == [2, 2, 2, 2]
-    assert sorted(subset.images.flatten().tolist() + heldout.flatten().tolist()) == list(
-        range(40))
+    assert sorted(subset.images.flatten().tolist() + heldout.images.flatten().tolist()
+                  ) == list(range(40))
+    # Each held-out image keeps its own label (a conditional critic scores them with it).
+    assert torch.equal(heldout.labels, heldout.images.flatten().long() % 4)
     unlabelled = Dataset(images, None, "x", "train", "here", None)
     assert len(take_subset(unlabelled, 8, seed=0)[0]) == 8
 

@@ -253,9 +253,3 @@ def check_config(cfg: Config) -> None:
                and cfg.speed.ensemble_vmap is True),
           "ensemble_vmap", "spectral norm's power iteration has no torch.vmap rule yet; "
                            "drop --ensemble-vmap to run the members one after another")
-    # The overfitting heuristic scores held-out images without labels (augmenting.py).
-    heldout = cfg.run.max_images is not None or cfg.train.augment_p == "auto"
-    _need(not (cfg.model.conditional != "none" and heldout),
-          "augment_p" if cfg.train.augment_p == "auto" else "max_images",
-          "not yet with --conditional (the overfitting heuristic scores held-out images "
-          "without their classes)")

@@ -21,9 +21,12 @@ AUGMENT = ("--augment", "translation,cutout,colour", "--augment-p", "auto",
 END = 12  # two epochs: 512 images at batch 16 are 32 batches, 6 steps of n_critic 5
 
 
-def test_resume_with_auto_augmentation_equals_straight_run(cli, tmp_path):
-    # Stopped mid-epoch and mid-interval of p's adjustments.
-    straight, want = stop_and_resume(cli, tmp_path, END, *AUGMENT)
+@pytest.mark.parametrize("conditional", ["none", "projection"])
+def test_resume_with_auto_augmentation_equals_straight_run(conditional, cli, tmp_path):
+    # Stopped mid-epoch and mid-interval of p's adjustments; a conditional critic scores
+    # the held-out images with their classes.
+    straight, want = stop_and_resume(cli, tmp_path, END, *AUGMENT,
+                                     "--conditional", conditional)
     rows = loss_rows(straight)
     # Not vacuous: p moved (3 adjustments of 4 steps x 5 x 16 images) and was logged.
     p = 3 * 4 * 5 * 16 / SPEED

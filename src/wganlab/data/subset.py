@@ -32,9 +32,9 @@ def balanced_indices(labels: torch.Tensor | None, n: int, count: int, seed: int
     return dealt.sort().values
 
 
-def take_subset(data: Dataset, n: int, seed: int) -> tuple[Dataset, torch.Tensor]:
-    """(the subset of n images as a Dataset, the other images of the split: held out, at most
-    HELDOUT_MAX of them, in a seeded order). ValueError when n exceeds the data set."""
+def take_subset(data: Dataset, n: int, seed: int) -> tuple[Dataset, Dataset]:
+    """(the subset of n images, the other images of the split with their labels: held out, at
+    most HELDOUT_MAX of them, in a seeded order). ValueError when n exceeds the data set."""
     if not 1 <= n <= len(data):
         raise ValueError(f"{n} is more than the data set holds ({len(data)} images)"
                          if n > len(data) else f"must be at least 1; got {n}")
@@ -44,10 +44,13 @@ def take_subset(data: Dataset, n: int, seed: int) -> tuple[Dataset, torch.Tensor
     others = torch.nonzero(rest).flatten()
     g = torch.Generator().manual_seed(seed * 1_000_033 + 18)
     others = others[torch.randperm(len(others), generator=g)][:HELDOUT_MAX]
-    labels = data.labels[keep] if data.labels is not None else None
-    subset = Dataset(data.images[keep], labels, data.name, data.split, data.source,
-                     data.num_classes)
-    return subset, data.images[others]
+    return _rows(data, keep), _rows(data, others)
+
+
+def _rows(data: Dataset, rows: torch.Tensor) -> Dataset:
+    """The images (and labels) of `data` at `rows`, in that order."""
+    labels = data.labels[rows] if data.labels is not None else None
+    return dataclasses.replace(data, images=data.images[rows], labels=labels)
 
 
 def concat_datasets(parts: list[Dataset]) -> Dataset:

@@ -28,8 +28,10 @@ def overfit_ratio(d_train: torch.Tensor, d_heldout: torch.Tensor, d_fake: torch.
 
 
 @torch.no_grad()
-def critic_scores(critic: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+def critic_scores(critic: torch.nn.Module, images: torch.Tensor,
+                  labels: torch.Tensor | None = None) -> torch.Tensor:
     """The critic's scores in inference mode: no dropout draws and no BatchNorm updates, so
-    measuring leaves the run exactly as it was."""
+    measuring leaves the run exactly as it was. labels: the images' classes, for a
+    class-conditional critic."""
     with eval_mode(critic):
-        return critic(images).flatten()
+        return (critic(images) if labels is None else critic(images, labels)).flatten()

@@ -130,41 +130,59 @@ class Overfitting:
     an ensemble (N,), each member's from its own training and held-out images.
 
     images: the run's training images; with `block`, member k's are rows [k * block,
-    (k + 1) * block) (each member's own --max-images subset). heldouts: each member's."""
+    (k + 1) * block) (each member's own --max-images subset). heldouts: each member's.
+    labels: the training images' classes, for a class-conditional critic (None: it scores
+    images alone); the held-out images are then scored with their own classes and the
+    fixed-z images with the classes they were generated for."""
 
-    def __init__(self, images: torch.Tensor, heldouts: list[torch.Tensor], every: int | None,
-                 device: torch.device, block: int | None = None):
-        self.images, self.heldouts, self.every, self.device = images, heldouts, every, device
-        self.block = block
+    def __init__(self, images: torch.Tensor, heldouts: list[Dataset], every: int | None,
+                 device: torch.device, block: int | None = None,
+                 labels: torch.Tensor | None = None):
+        self.every, self.device, self.block = every, device, block
+        self.train = (images, labels)
+        if labels is not None and any(h.labels is None for h in heldouts):
+            raise ConfigError("the held-out images have no labels for a conditional critic")
+        self.heldouts = [(h.images.to(device), None if labels is None else h.labels.to(device))
+                         for h in heldouts]
 
     def due(self, step: int) -> bool:
         """Whether p adapts after this step (every --augment-interval steps with auto)."""
         return self.every is not None and step % self.every == 0
 
-    def _slice(self, images: torch.Tensor, step: int) -> torch.Tensor:
+    def _slice(self, kind: tuple[torch.Tensor, torch.Tensor | None], step: int
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        images, labels = kind
         n = min(SCORED, len(images))
         start = (step * n) % (len(images) - n + 1)
-        return to_float(images[start:start + n].to(self.device))
+        return (to_float(images[start:start + n].to(self.device)),
+                None if labels is None else labels[start:start + n].to(self.device))
 
-    def _trained_on(self, k: int) -> torch.Tensor:
-        return self.images if self.block is None else \
-            self.images[k * self.block:(k + 1) * self.block]
+    def _trained_on(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.block is None:
+            return self.train
+        rows = slice(k * self.block, (k + 1) * self.block)
+        return tuple(None if x is None else x[rows] for x in self.train)
 
-    def measure(self, state, step: int) -> torch.Tensor:
-        """The heuristic now, as a 0-dim device tensor, (N,) for an ensemble (no host sync)."""
+    def measure(self, state, step: int, fake: torch.Tensor | None = None) -> torch.Tensor:
+        """The heuristic now, as a 0-dim device tensor, (N,) for an ensemble (no host sync).
+        fake: the fixed-z images as trained, when the caller has them already."""
         members = len(self.heldouts)
-        fake = health.generate_as_trained(state.generator, state.fixed_z)
-        scores = [critic_scores(state.critic, torch.cat(
-            [self._slice(images, step) for images in kind])).chunk(members)
-            for kind in ([self._trained_on(k) for k in range(members)], self.heldouts)]
-        scores.append(critic_scores(state.critic, fake).chunk(members))
+        scores = []
+        for kind in ([self._trained_on(k) for k in range(members)], self.heldouts):
+            images, labels = zip(*(self._slice(each, step) for each in kind))
+            labels = None if labels[0] is None else torch.cat(labels)
+            scores.append(critic_scores(state.critic, torch.cat(images), labels).chunk(members))
+        fixed_labels = state.fixed_labels if self.train[1] is not None else None
+        if fake is None:
+            fake = health.generate_as_trained(state.generator, state.fixed_z, fixed_labels)
+        scores.append(critic_scores(state.critic, fake, fixed_labels).chunk(members))
         ratios = [overfit_ratio(*each) for each in zip(*scores)]
         return ratios[0] if members == 1 else torch.stack(ratios)
 
 
 def select_images(cfg: Config, data: Dataset
-                  ) -> tuple[Dataset, list[torch.Tensor] | None, int | None]:
-    """The images the run trains on, each member's held-out real images (uint8), and the
+                  ) -> tuple[Dataset, list[Dataset] | None, int | None]:
+    """The images the run trains on, each member's held-out real images, and the
     size of each member's block of training images (None: every member trains on them all).
 
     --max-images takes a subset per member seed (member k's is its single run's); an ensemble
@@ -190,7 +208,7 @@ def select_images(cfg: Config, data: Dataset
                               "--max-images below the data set's size (the rest is held out) "
                               "or a data set with a test split")
         test = load_dataset(r.dataset, "test", r.data_dir, cfg.model.image_shape,
-                            r.on_bad_image).images
+                            r.on_bad_image)
         heldouts = [test] * t.ensemble
     return data, heldouts if heldouts is not None and len(heldouts[0]) else None, block
 

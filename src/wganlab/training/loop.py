@@ -138,7 +138,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
     auto = augment_state if augment_state is not None and augment_state.auto else None
     every = t.augment_interval if auto is not None else None  # p adapts (--augment-p auto)
     overfit = None if heldouts is None else Overfitting(
-        images, [h.to(device) for h in heldouts], every, device, block)
+        images, heldouts, every, device, block, labels)
     order, order_epoch, exit_code = None, -1, 0
 
     def sync():
@@ -169,10 +169,11 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                     "time": round(clock.training_seconds(), 4)}
             log_now = state.step % r.log_every == 0
             if log_now:  # cheap, but not every step: it syncs with the device
-                meta["diversity"] = health.batch_diversity(health.generate_as_trained(
-                    state.generator, state.fixed_z, state.fixed_labels), runner.last_real)
+                fake = health.generate_as_trained(state.generator, state.fixed_z,
+                                                  state.fixed_labels)
+                meta["diversity"] = health.batch_diversity(fake, runner.last_real)
                 if overfit is not None:  # the heuristic, and p where it adapts
-                    meta.update(_overfitting_row(overfit, auto, state))
+                    meta.update(_overfitting_row(overfit, auto, state, fake))
             log.add(meta, terms)
             progress.advance(state.step)
 
@@ -288,10 +289,12 @@ def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: b
     return found.path, found.state
 
 
-def _overfitting_row(overfit: Overfitting, auto, state: TrainState) -> dict:
+def _overfitting_row(overfit: Overfitting, auto, state: TrainState, fake: torch.Tensor
+                     ) -> dict:
     """The row fields of the overfitting heuristic (and, with auto, p); reads the device.
-    An ensemble's are the mean over members and each member's as NAME.mK."""
-    values = {"overfit": overfit.measure(state, state.step)} if auto is None else \
+    An ensemble's are the mean over members and each member's as NAME.mK. fake: the fixed-z
+    images the row's diversity was read from (the heuristic scores the same ones)."""
+    values = {"overfit": overfit.measure(state, state.step, fake)} if auto is None else \
         {"overfit": auto.overfit, "augment_p": auto.p}
     return {name: float(v) for name, v in expand(values).items()}
 
