@@ -185,8 +185,6 @@ def test_a_conditional_critic_scores_each_image_with_its_own_class():
     state.fixed_labels = torch.ones(64, dtype=torch.long)
     for step in (0, 4, 8):
         assert float(watch.measure(state, step)) == 0.5
-    with pytest.raises(Exception, match="no labels"):
-        Overfitting(train, [held(train)], every=4, device=torch.device("cpu"), labels=classes)
 
 
 class TwoMembers(nn.Module):

@@ -2,6 +2,8 @@
 folders (one subfolder per class), tensors and Datasets from Python; a conditional run on
 data that cannot condition is refused up front, naming the data set."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from PIL import Image
 
 import wganlab
 from test_user_data import Pairs
+from wganlab.cli import main
 from wganlab.config import apply_overrides, get_preset
 from wganlab.data import load_dataset
 from wganlab.data.user import from_images
@@ -73,6 +76,28 @@ def test_unlabelled_data_is_refused_naming_the_data_set(tmp_path):
     images = from_images(torch.zeros(4, 1, 8, 8, dtype=torch.uint8))
     with pytest.raises(ConfigError, match="data set user has no labels; pass train"):
         prepare("user", images)
+
+
+@pytest.mark.parametrize("test_split,message", [
+    ((None, None), "the test split, held out for the overfitting heuristic, has no labels"),
+    (("a", "c"), r"has other classes \(a, c\) than the training images \(a, b\)")])
+def test_auto_refuses_test_images_a_conditional_critic_cannot_score(test_split, message,
+                                                                    tmp_path, capsys):
+    # train/ has classes a and b; test/ loose images, or other classes.
+    root = tmp_path / "data"
+    for k, name in enumerate(("a", "b") * 8):
+        save(root / "train" / name / f"{k}.png", k)
+        save(root / "test" / (test_split[k % 2] or "") / f"{k}.png", k)
+    out = tmp_path / "run"
+    code = main(["train", "--preset", "fast", "--conditional", "projection",
+                             "--dataset", f"folder:{root}", "--image-shape", "1,8,8",
+                             "--augment", "translation", "--augment-p", "auto",
+                             "--batch-size", "4", "--steps", "1", "--out", str(out),
+                             "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not out.exists()  # refused before the run folder was made
 
 
 def test_the_run_takes_the_data_sets_class_names():

@@ -140,8 +140,6 @@ class Overfitting:
                  labels: torch.Tensor | None = None):
         self.every, self.device, self.block = every, device, block
         self.train = (images, labels)
-        if labels is not None and any(h.labels is None for h in heldouts):
-            raise ConfigError("the held-out images have no labels for a conditional critic")
         self.heldouts = [(h.images.to(device), None if labels is None else h.labels.to(device))
                          for h in heldouts]
 
@@ -209,6 +207,20 @@ def select_images(cfg: Config, data: Dataset
                               "or a data set with a test split")
         test = load_dataset(r.dataset, "test", r.data_dir, cfg.model.image_shape,
                             r.on_bad_image)
+        if cfg.model.conditional != "none":
+            _check_test_classes(test, data)
         heldouts = [test] * t.ensemble
     return data, heldouts if heldouts is not None and len(heldouts[0]) else None, block
 
+
+def _check_test_classes(test: Dataset, train: Dataset) -> None:
+    """A conditional critic scores held-out test images with their classes: they need labels,
+    and the classes of the training images (a folder's test/ may have other subfolders)."""
+    where = "--augment-p auto with --conditional: the test split, held out for the overfitting " \
+            "heuristic,"
+    if test.labels is None:
+        raise ConfigError(f"{where} has no labels: put its images in the class subfolders "
+                          "that train/ has")
+    if test.class_names != train.class_names:
+        raise ConfigError(f"{where} has other classes ({', '.join(test.class_names or ())}) "
+                          f"than the training images ({', '.join(train.class_names or ())})")
