@@ -1,25 +1,30 @@
-"""A plain run with held-out images (--max-images) reads the overfitting heuristic at each
-logged row, from the fixed-z images that row's diversity was read from: one generator pass a
-row, not two (the reading is a third of a step's time on a CPU)."""
+"""A run with held-out images (--max-images) reads the overfitting heuristic at each logged
+row, and with --augment-p auto every --augment-interval steps, from the fixed-z images that
+the row's diversity is read from: one generator pass a step at most (a reading is a third of
+a step's time on a CPU)."""
+
+import pytest
 
 from wganlab.metrics import health
 
 from .runs import loss_rows, train_argv
 
+AUTO = ("--augment", "translation", "--augment-p", "auto", "--augment-interval", "3")
 
-def test_each_logged_row_reads_the_heuristic_from_one_generator_pass(cli, tmp_path,
-                                                                     monkeypatch):
-    passes = []
+
+@pytest.mark.parametrize("flags,passes", [((), 3), (AUTO, 4)])  # auto: steps 2, 3, 4, 6
+def test_each_step_reads_the_fixed_z_images_once(flags, passes, cli, tmp_path, monkeypatch):
+    calls = []
     generate = health.generate_as_trained
 
     def counted(*args, **kwargs):
-        passes.append(1)
+        calls.append(1)
         return generate(*args, **kwargs)
 
     monkeypatch.setattr(health, "generate_as_trained", counted)
     run = tmp_path / "run"
     code, _, err = cli(*train_argv("wgan-gp", run, 6, "--max-images", "512",
-                                   "--log-every", "2"))
+                                   "--log-every", "2", *flags))
     assert code == 0, err
     logged = [r["step"] for r in loss_rows(run) if "overfit" in r and "diversity" in r]
-    assert logged == [2, 4, 6] and len(passes) == 3
+    assert logged == [2, 4, 6] and len(calls) == passes

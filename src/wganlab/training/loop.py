@@ -162,15 +162,18 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                                      "(use --on-nan skip to skip such steps)") from None
             state.after_step()  # the generator EMA, when the run keeps one
             state.step += 1
-            if overfit is not None and overfit.due(state.step):  # --augment-p auto
+            log_now = state.step % r.log_every == 0
+            adapt_now = overfit is not None and overfit.due(state.step)  # --augment-p auto
+            # The fixed-z images as the critic sees them: one pass for all that read them.
+            fake = health.generate_as_trained(state.generator, state.fixed_z,
+                                              state.fixed_labels) if log_now or adapt_now \
+                else None
+            if adapt_now:
                 shown = t.augment_interval * t.batch_size * (1 if t.shared_step else t.n_critic)
-                auto.adjust(overfit.measure(state, state.step), shown)
+                auto.adjust(overfit.measure(state, state.step, fake), shown)
             meta = {"step": state.step, "epoch": epoch + 1,
                     "time": round(clock.training_seconds(), 4)}
-            log_now = state.step % r.log_every == 0
             if log_now:  # cheap, but not every step: it syncs with the device
-                fake = health.generate_as_trained(state.generator, state.fixed_z,
-                                                  state.fixed_labels)
                 meta["diversity"] = health.batch_diversity(fake, runner.last_real)
                 if overfit is not None:  # the heuristic, and p where it adapts
                     meta.update(_overfitting_row(overfit, auto, state, fake))
