@@ -54,9 +54,12 @@ def test_p_adapts_every_augment_interval_steps_by_the_images_shown_since(cli, tm
 def test_resume_with_a_fixed_p_equals_straight_run(cli, tmp_path):
     # Nothing adapts, but the stream must be saved: a resumed run that started it afresh
     # would draw the first steps' augmentations again.
-    _, want = stop_and_resume(cli, tmp_path, END, "--augment", "translation,cutout",
-                              "--augment-p", "0.5", "--max-images", "512")
+    straight, want = stop_and_resume(cli, tmp_path, END, "--augment", "translation,cutout",
+                                     "--augment-p", "0.5", "--max-images", "512")
     assert len(want["augment"]["streams"]) == 1 and float(want["augment"]["p"]) == 0.5
+    # p is logged beside each heuristic reading, so the health rule knows the run augments.
+    readings = [r for r in loss_rows(straight) if "overfit" in r]
+    assert readings and all(r["augment_p"] == 0.5 for r in readings)
 
 
 def test_p_zero_is_the_plain_run(cli, tmp_path):

@@ -79,7 +79,7 @@ def health_png(rows: list[dict], flags: list[Flag], w_bound: float) -> bytes | N
         ("diversity", "Batch diversity (generated / real pairwise distance)"),
         ("overfit", "Critic overfitting: held-out reals scored from training reals (0) "
                     "towards fakes (1)"),
-        ("augment_p", "Augmentation probability p (--augment-p auto)"),
+        ("augment_p", "Augmentation probability p (--augment-p)"),
     ) if _finite(rows, key)[0]]
     if not panels:
         return None

@@ -29,7 +29,7 @@ from ..reporting.report import write_report
 from ..runfolder import check_run_folder
 from ..version import __version__
 from . import distributed
-from .augmenting import Overfitting, select_images
+from .augmenting import AugmentState, Overfitting, select_images
 from .logbook import HealthWatch, StepLog, TensorBoardScalars
 from .members import expand
 from .outputs import Checkpoints, EpochSummary, Evaluation, SampleGrids
@@ -176,7 +176,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             if log_now:  # cheap, but not every step: it syncs with the device
                 meta["diversity"] = health.batch_diversity(fake, runner.last_real)
                 if overfit is not None:  # the heuristic, and p where it adapts
-                    meta.update(_overfitting_row(overfit, auto, state, fake))
+                    meta.update(_overfitting_row(overfit, augment_state, state, fake))
             log.add(meta, terms)
             progress.advance(state.step)
 
@@ -292,13 +292,18 @@ def _find_checkpoint(resume: bool | str, out: Path, cfg: Config, device, main: b
     return found.path, found.state
 
 
-def _overfitting_row(overfit: Overfitting, auto, state: TrainState, fake: torch.Tensor
-                     ) -> dict:
-    """The row fields of the overfitting heuristic (and, with auto, p); reads the device.
-    An ensemble's are the mean over members and each member's as NAME.mK. fake: the fixed-z
-    images the row's diversity was read from (the heuristic scores the same ones)."""
-    values = {"overfit": overfit.measure(state, state.step, fake)} if auto is None else \
-        {"overfit": auto.overfit, "augment_p": auto.p}
+def _overfitting_row(overfit: Overfitting, augment: AugmentState | None, state: TrainState,
+                     fake: torch.Tensor) -> dict:
+    """The row fields of the overfitting heuristic and, in an augmented run, p (so that the
+    health rule can tell a run that augments already); reads the device. An ensemble's are
+    the mean over members and each member's as NAME.mK. fake: the fixed-z images the row's
+    diversity was read from (the heuristic scores the same ones)."""
+    if augment is not None and augment.auto:  # read at p's last adjustment
+        values = {"overfit": augment.overfit, "augment_p": augment.p}
+    else:
+        values = {"overfit": overfit.measure(state, state.step, fake)}
+        if augment is not None:
+            values["augment_p"] = augment.p
     return {name: float(v) for name, v in expand(values).items()}
 
 
