@@ -175,7 +175,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
                     "time": round(clock.training_seconds(), 4)}
             if log_now:  # cheap, but not every step: it syncs with the device
                 meta["diversity"] = health.batch_diversity(fake, runner.last_real)
-                if overfit is not None:  # the heuristic, and p where it adapts
+                if overfit is not None:  # the heuristic, and p in an augmented run
                     meta.update(_overfitting_row(overfit, augment_state, state, fake))
             log.add(meta, terms)
             progress.advance(state.step)
