@@ -73,6 +73,11 @@ def test_finished_message_names_pictures_report_fid_and_next_commands():
                  "9 of 10 classes", "wganlab train --out runs/x --resume",
                  "wganlab generate runs/x", "wganlab evaluate runs/x"):
         assert part in text
+    assert "lowest FID" not in text  # no best row given
+    result.best_eval = {"fid": 98.76, "step": 20}
+    assert "lowest FID 98.8 at step 20: its checkpoint is kept" in finished_message(result)
+    result.best_eval = result.last_eval
+    assert "lowest FID" not in finished_message(result)  # the last is the best
 
 
 def test_figures_are_redrawn_at_epoch_ends_at_most_every_redraw_seconds(tmp_path, monkeypatch):

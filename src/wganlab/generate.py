@@ -19,6 +19,7 @@ from .data import sample_z
 from .ensemble import member_config, member_state
 from .errors import CheckpointError, ConfigError
 from .models import Generator, build_generator, eval_mode
+from .runfiles import best_checkpoint
 from .version import __version__
 
 WEIGHTS = ("ema", "raw")  # which generator a checkpoint gives: the averaged one or the raw one
@@ -85,7 +86,8 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu",
     source: a run directory (its newest valid checkpoint), a checkpoint file (.pt), an export
     folder or .safetensors file from `wganlab export`, or hf://USER/REPO[@REVISION] (an
     export folder on the Hugging Face Hub; needs the hub extra). checkpoint: a checkpoint
-    file to take instead of the run's newest.
+    file to take instead of the run's newest, or "best": the run's checkpoint of the lowest
+    FID measured while it trained (--eval-every; runfiles.best_checkpoint).
 
     The generator carries `.config` (the run's Config) and `.provenance` (a dict: checkpoint,
     step, weights, and "note" for checkpoints from before EMA). weights="ema" takes the
@@ -103,7 +105,7 @@ def load_generator(source: str | Path, device: str | torch.device = "cpu",
 
 def ensemble_size(source: str | Path, checkpoint_path=None) -> int:
     """How many members the run (or checkpoint) holds: --ensemble N, or 1 (exports too)."""
-    path = Path(checkpoint_path or source)
+    path = Path(_named(source, checkpoint_path) or source)
     try:
         if path.is_dir() and (path / "config.json").is_file():
             saved = json.loads((path / "config.json").read_text())
@@ -116,10 +118,16 @@ def ensemble_size(source: str | Path, checkpoint_path=None) -> int:
         return 1  # the loader names what is wrong with it
 
 
+def _named(source, checkpoint_path):
+    """The checkpoint file a --checkpoint value names: "best" is resolved in the run."""
+    return best_checkpoint(source) if str(checkpoint_path) == "best" else checkpoint_path
+
+
 def _load(source, checkpoint_path, device, weights, member=None
           ) -> tuple[Generator, Config, dict]:
     if weights not in WEIGHTS:
         raise ConfigError(f"--weights: must be one of {', '.join(WEIGHTS)}; got {weights!r}")
+    checkpoint_path = _named(source, checkpoint_path)
     if checkpoint_path is None and str(source).startswith(HUB_PREFIX):
         source = _from_hub(str(source))
     source = Path(checkpoint_path or source)

@@ -4,6 +4,7 @@
     read_run_info(path)   run.json -> dict: known keys typed (unknown ones kept)
     read_metrics(path)    metrics.jsonl -> rows; lines that are not rows skipped, one warning
     read_eval(path)       eval.json -> dict: a FID and typed provenance
+    best_checkpoint(run)  the checkpoint of the lowest FID that --eval-every measured
 
 An error is one line naming the file and the key or line (ConfigError for config.json,
 DataError for the others). Keys a newer wganlab may add are kept, not refused: only the keys
@@ -12,12 +13,13 @@ this version reads are checked. Checkpoints are checked in base/checkpoint.py.
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
 from . import config as C
 from .base.textfile import parse_json, read_json, read_text
-from .errors import ConfigError, DataError
+from .errors import CheckpointError, ConfigError, DataError
 
 TOP_KEYS = ("preset", *C.SECTIONS)
 REQUIRED = ("model", "train", "run")  # runs from before the speed section lack it
@@ -182,3 +184,33 @@ def metrics_lines(path: str | Path, warn: bool = True) -> list[tuple[str, dict]]
 def read_metrics(path: str | Path, warn: bool = True) -> list[dict]:
     """Every row of a metrics.jsonl (training, evaluation and flag rows), in file order."""
     return [row for _, row in metrics_lines(path, warn)]
+
+
+def best_evaluation(rows: list[dict]) -> dict | None:
+    """The evaluation row (--eval-every) with the lowest finite FID, the earliest of equals;
+    None before the first."""
+    evals = [r for r in rows if r.get("eval") and isinstance(r.get("fid"), (int, float))
+             and math.isfinite(r["fid"])]
+    return min(evals, key=lambda r: r["fid"]) if evals else None
+
+
+def best_checkpoint(run_dir: str | Path) -> Path:
+    """RUN's checkpoint at the step of its lowest FID during training (`--checkpoint best`).
+    Training keeps that checkpoint whatever --keep-last says. The FID was measured on the
+    split it is chosen by, so it flatters the checkpoint: report a fresh `evaluate`."""
+    from .base.checkpoint import checkpoint_path, list_checkpoints  # torch: only when asked
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "metrics.jsonl").is_file():
+        raise CheckpointError(f"--checkpoint best: {run_dir} is not a run directory (no "
+                              "metrics.jsonl)")
+    best = best_evaluation(read_metrics(run_dir / "metrics.jsonl"))
+    if best is None:
+        raise CheckpointError(f"--checkpoint best: {run_dir} has no evaluations; train with "
+                              "--eval-every N to measure FID along the run")
+    path = checkpoint_path(run_dir, best["step"])
+    if not path.is_file():
+        raise CheckpointError(f"--checkpoint best: {path} (FID {best['fid']:.2f} at step "
+                              f"{best['step']}) is gone; the run kept "
+                              f"{len(list_checkpoints(run_dir))} other checkpoint(s)")
+    return path

@@ -151,10 +151,12 @@ def latest_valid(run_dir: str | Path, map_location="cpu") -> tuple[Path, dict] |
     return None
 
 
-def prune(run_dir: str | Path, keep_last: int, keep_every: int | None = None) -> None:
-    """Keep the newest keep_last checkpoints, and those at a multiple of keep_every steps.
-    (Temporary files of a killed writer are removed when the next process takes the run:
-    training.loop._prepare_run_dir.)"""
+def prune(run_dir: str | Path, keep_last: int, keep_every: int | None = None,
+          keep: tuple[int, ...] = ()) -> None:
+    """Keep the newest keep_last checkpoints, those at a multiple of keep_every steps and
+    those at the steps in `keep` (the best evaluation's). (Temporary files of a killed
+    writer are removed when the next process takes the run: training.loop._prepare_run_dir.)"""
     for old in list_checkpoints(run_dir)[keep_last:]:
-        if not (keep_every and int(NAME.match(old.name).group(1)) % keep_every == 0):
+        step = int(NAME.match(old.name).group(1))
+        if not (keep_every and step % keep_every == 0) and step not in keep:
             old.unlink(missing_ok=True)

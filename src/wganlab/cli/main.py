@@ -49,6 +49,10 @@ def finished_message(result) -> str:
         e = result.last_eval
         lines.append(f"  FID {e['fid']:.1f} at step {e['step']} ({e['n_fake']} samples; "
                      f"{e['modes_covered']} of 10 classes)")
+        best = result.best_eval
+        if best and best["step"] != e["step"]:
+            lines.append(f"  lowest FID {best['fid']:.1f} at step {best['step']}: its "
+                         "checkpoint is kept (--checkpoint best)")
     lines += ["Next:",
               f"  continue: wganlab train --out {run} --resume --minutes 10",
               f"  generate: wganlab generate {run} --n 64 --out grid.png",
@@ -219,7 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="sample a trained generator into a PNG grid or files")
     p.add_argument("run", nargs="?", help="run directory or checkpoint")
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
     p.add_argument("--model", help="a .safetensors export instead of a run")
     p.add_argument("--n", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
@@ -234,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "a fixed z per row")
     p.add_argument("--rows", type=int, default=8, help="interpolation rows")
     p.add_argument("--steps", type=int, default=10, help="images per interpolation row")
-    measure.add_weights_flag(p)
+    measure.add_weights_flags(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("plot", help="redraw learning_curve.png and samples_by_epoch.png")
@@ -243,13 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write the generator as a shareable folder or one file")
     p.add_argument("run", help="run directory, checkpoint or earlier export")
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
     p.add_argument("--out", required=True, help="a folder (model.safetensors, config.json, "
                    "README.md model card) or a file ending in .safetensors")
     p.add_argument("--push-to-hub", metavar="USER/REPO",
                    help="also upload the folder to the Hugging Face Hub (the hub extra)")
     p.add_argument("--private", action="store_true", help="with --push-to-hub: a private repo")
-    measure.add_weights_flag(p)
+    measure.add_weights_flags(p)
     p.set_defaults(func=cmd_export)
 
     for register in (measure.register_evaluate, measure.register_bench,

@@ -21,7 +21,6 @@ def register_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="FID, KID, precision/recall, coverage with provenance")
     p.add_argument("run", nargs="?", help="run directory, checkpoint or .safetensors export")
     p.add_argument("--real", metavar="DATASET", help="the floor: training vs test split")
-    p.add_argument("--checkpoint", help="a checkpoint file (default: the newest valid one)")
     p.add_argument("--n", type=int, default=10_000, help="samples to generate")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bootstrap", type=int, default=0, metavar="B",
@@ -31,7 +30,7 @@ def register_evaluate(sub) -> None:
     p.add_argument("--out", metavar="FILE",
                    help="write the record here (default: eval.json of the run the evaluated "
                         "checkpoint lies in, never another run's)")
-    add_weights_flag(p)
+    add_weights_flags(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("train-evaluator", help="train the small CNN evaluator of a data set")
@@ -48,9 +47,11 @@ def register_evaluate(sub) -> None:
     p.set_defaults(func=_cmd_compare)
 
 
-def add_weights_flag(p) -> None:
-    """Add --weights (the generator's EMA weights, the default, or its raw ones) and
-    --member (which model of an ensemble run)."""
+def add_weights_flags(p) -> None:
+    """Add --checkpoint (which of a run's checkpoints), --weights (the generator's EMA
+    weights, the default, or its raw ones) and --member (which model of an ensemble run)."""
+    p.add_argument("--checkpoint", help="a checkpoint file, or `best`: the one of the run's "
+                   "lowest FID during training (--eval-every); default: the newest valid one")
     p.add_argument("--weights", default="ema", choices=["ema", "raw"],
                    help="the generator's EMA weights (default; the raw ones where a run has "
                         "no EMA) or its raw weights")

@@ -26,6 +26,7 @@ from ..metrics import health
 from ..models import check_image_size
 from ..reporting.plots import redraw
 from ..reporting.report import write_report
+from ..runfiles import best_evaluation
 from ..runfolder import check_run_folder
 from ..version import __version__
 from . import distributed
@@ -52,6 +53,7 @@ class TrainResult:
     exit_code: int = 0  # 0, or 130/143/129 when a signal stopped it
     skipped_steps: int = 0
     last_eval: dict | None = None  # the last --eval-every row (fid, kid_mean, ...), if any
+    best_eval: dict | None = None  # the --eval-every row of the lowest FID, if any
 
 
 def train(cfg: Config, resume: bool | str = False, data: Dataset | None = None,
@@ -135,6 +137,7 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
         health_watch = HealthWatch(log, cfg.model.image_shape, progress.say)
         watchers += [summary, health_watch] + [tensorboard] * bool(tensorboard)
         evaluation = Evaluation(out, cfg, log, progress.say, device, [health_watch])
+        saves.keep = evaluation.best_step  # the lowest FID's checkpoint outlives --keep-last
     auto = augment_state if augment_state is not None and augment_state.auto else None
     every = t.augment_interval if auto is not None else None  # p adapts (--augment-p auto)
     overfit = None if heldouts is None else Overfitting(
@@ -196,6 +199,8 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
             # Measure quality every eval_every steps; that time does not count as training.
             if evaluate_now:
                 clock.pause(evaluation.run(state, per_epoch, clock.training_seconds()))
+                if evaluation.best_step() == state.step and not save_now:
+                    saves.save(state, clock.training_seconds())  # for --checkpoint best
 
             # Stop early on a signal or when the wall-time budget is spent (all ranks agree).
             if distributed.any_across(signals.received is not None or clock.out_of_time(),
@@ -220,8 +225,9 @@ def _train(cfg: Config, resume: bool | str, data: Dataset | None, init_from: str
     distributed.teardown(shard)
     if state.skipped:
         print(f"Skipped {state.skipped} steps with non-finite values (--on-nan skip)")
+    rows = evaluation.rows if evaluation is not None else []
     return TrainResult(out, state.step, exit_code, state.skipped,
-                       evaluation.last if evaluation is not None else None)
+                       rows[-1] if rows else None, best_evaluation(rows))
 
 
 def _prepare_data(cfg: Config, data: Dataset, n_images: int, shard, device: torch.device

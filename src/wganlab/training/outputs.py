@@ -18,6 +18,7 @@ from ..data import sample_z
 from ..generate import class_grid_inputs
 from ..models import eval_mode
 from ..reporting.plots import redraw
+from ..runfiles import best_evaluation
 from .state import GRID_CLASSES, GRID_COLUMNS, TrainState
 
 
@@ -74,11 +75,12 @@ def member_samples(ensemble, n: int, z_dist: str, members: int, device) -> list[
 
 
 class Checkpoints:
-    """checkpoints/step-NNNNNNNN.pt with the full state; the newest --keep-last are kept, and
-    those at a multiple of --keep-every."""
+    """checkpoints/step-NNNNNNNN.pt with the full state; the newest --keep-last are kept,
+    those at a multiple of --keep-every, and the one of the lowest FID so far (`keep`: a
+    callable giving its step, or None)."""
 
-    def __init__(self, out: Path, cfg: Config, per_epoch: int):
-        self.out, self.cfg, self.per_epoch = out, cfg, per_epoch
+    def __init__(self, out: Path, cfg: Config, per_epoch: int, keep=lambda: None):
+        self.out, self.cfg, self.per_epoch, self.keep = out, cfg, per_epoch, keep
         self.keep_last, self.keep_every = cfg.run.keep_last, cfg.run.keep_every
         self.every = [n for n in (cfg.run.checkpoint_every, cfg.run.keep_every) if n]
 
@@ -90,7 +92,9 @@ class Checkpoints:
         """Save the full training state at this step, then prune (see checkpoint.prune)."""
         saved = state.to_checkpoint(self.cfg, self.per_epoch, training_seconds)
         checkpoint.save(saved, checkpoint.checkpoint_path(self.out, state.step))
-        checkpoint.prune(self.out, self.keep_last, self.keep_every)
+        best = self.keep()
+        checkpoint.prune(self.out, self.keep_last, self.keep_every,
+                         () if best is None else (best,))
 
 
 class EpochSummary:
@@ -157,6 +161,11 @@ class Evaluation:
     def last(self) -> dict | None:
         """The newest evaluation row, or None before the first."""
         return self.rows[-1] if self.rows else None
+
+    def best_step(self) -> int | None:
+        """The step of the lowest FID so far (`--checkpoint best`), or None before the first."""
+        best = best_evaluation(self.rows)
+        return None if best is None else best["step"]
 
     def run(self, state: TrainState, per_epoch: int, training_seconds: float) -> float:
         """Evaluate now; returns the seconds it took."""
