@@ -28,7 +28,7 @@ def run(tmp_path_factory):
                  "--c-filters", "8", "--no-progress"]) == 0
     with open(run / "metrics.jsonl", "a") as f:
         for step, minutes, fid in ((6, 0.5, 320.0), (12, 1.0, 210.0), (17, 1.2, 180.5)):
-            f.write(json.dumps({"step": step, "time": minutes * 60, "fid": fid,
+            f.write(json.dumps({"step": step, "time": minutes * 60, "eval": True, "fid": fid,
                                 "modes_covered": 9}) + "\n")
         f.write(json.dumps({"step": 13, "flag": "stalled", "hint": "losses <flat> & still"})
                 + "\n")
@@ -69,6 +69,7 @@ def test_report_holds_config_flags_and_evaluation(run):
     assert "stalled" in page and "losses &lt;flat&gt; &amp; still" in page  # escaped
     assert "<td>kid_mean</td>" in page and ">0.0123<" in page and ">step-14<" in page
     assert "<td>gp_weight</td>" in page and "<td>non-saturating</td>" in page
+    assert "Lowest FID 180.5 at step 17: <code>wganlab generate " in page
 
 
 def test_report_of_a_run_without_evaluation_says_so(tmp_path, run):
@@ -79,6 +80,7 @@ def test_report_of_a_run_without_evaluation_says_so(tmp_path, run):
     (bare / "metrics.jsonl").write_text("\n".join(r for r in lines if "fid" not in r) + "\n")
     page = build_report(bare)
     assert "No eval.json in this run." in page and "No fid curve yet." in page
+    assert "Lowest FID" not in page
     assert len(images(page)) == 4
 
 

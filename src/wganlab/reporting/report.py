@@ -26,7 +26,7 @@ from ..metrics.health import (
     read_rows,
     scan,
 )
-from ..runfiles import RunFileWarning, read_config, read_eval, read_run_info
+from ..runfiles import RunFileWarning, best_evaluation, read_config, read_eval, read_run_info
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; }
@@ -203,7 +203,8 @@ def build_report(run_dir: str | Path, drawn: Iterable[str | Path] = ()) -> str:
         + _img(figure("learning_curve.png", lambda: figs.learning_curve_png(train_rows, spe)),
                "Learning curve") + "</section>",
         "<section id=\"fid\"><h2>FID against time</h2>"
-        + _img(figs.fid_curve_png(evals), "FID curve") + "</section>",
+        + _img(figs.fid_curve_png(evals), "FID curve") + _best_note(run_dir, rows)
+        + "</section>",
         "<section id=\"samples\"><h2>Samples</h2><h3>By epoch (fixed z)</h3>"
         + _img(figure("samples_by_epoch.png", lambda: figs.samples_by_epoch_png(run_dir, shape)),
                "Samples by epoch")
@@ -219,6 +220,17 @@ def build_report(run_dir: str | Path, drawn: Iterable[str | Path] = ()) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{_esc(title)}</title><style>{CSS}</style></head><body>\n"
             + "\n".join(sections) + "\n</body></html>\n")
+
+
+def _best_note(run_dir: Path, rows: list[dict]) -> str:
+    """Where the lowest FID of --eval-every was, and how to sample its checkpoint."""
+    best = best_evaluation(rows)
+    if best is None:
+        return ""
+    command = _esc(f"wganlab generate {run_dir} --checkpoint best")
+    return (f"<p>Lowest FID {best['fid']:.1f} at step {best['step']:,}: <code>{command}</code> "
+            "samples its checkpoint (chosen on the split it was measured on, so that FID "
+            "flatters it).</p>")
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None,
