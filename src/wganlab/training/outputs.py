@@ -157,11 +157,6 @@ class Evaluation:
         """Every --eval-every steps (never when it is 0)."""
         return bool(self.every) and step % self.every == 0
 
-    @property
-    def last(self) -> dict | None:
-        """The newest evaluation row, or None before the first."""
-        return self.rows[-1] if self.rows else None
-
     def best_step(self) -> int | None:
         """The step of the lowest FID so far (`--checkpoint best`), or None before the first."""
         best = best_evaluation(self.rows)
