@@ -11,6 +11,13 @@
    with dropout are compared for "finite and moving" only. The "+kernels" recipes run the
    graph with channels_last on (fused Adam and cudnn.benchmark are on in every recipe): same
    maths, other kernels. The "r1" recipe is the R1 penalty (no interpolation draws).
+   The "run:" recipes are built as `wganlab train` builds a run (TrainState.build, the
+   run's augmentation state and labels): the features added since the graph was last run on
+   a GPU, each captured with the rest of the step: --augment and --xflip (draws from the
+   augmentation's own stream, registered with the graph), --augment-p auto (p moved on the
+   device between replays, as the loop does), a class-conditional model (labels gathered in
+   the graph) and an ensemble of 3 members with augmentation (member-major batches, one
+   stream and one p per member).
 2. --on-nan skip inside the graph: a NaN injected into one replay leaves the weights as they
    were, and the next replay trains again.
 3. Speed: `wganlab bench` on the device (seed and wgan-gp, batch 128 and 1024, every variant
@@ -35,7 +42,8 @@ from wganlab.models import build_models
 from wganlab.training import fast, kernels
 from wganlab.training.optim import make_optimizer
 from wganlab.training.runner import EagerStep, applicable, make_runner
-from wganlab.training.schedule import epoch_order
+from wganlab.training.schedule import epoch_order, member_orders
+from wganlab.training.state import TrainState
 
 KERNELS = {"channels_last": True}
 RECIPES = {  # name: (preset, model overrides, graph's speed changes, compared exactly?)
@@ -50,6 +58,15 @@ RECIPES = {  # name: (preset, model overrides, graph's speed changes, compared e
     "fast+r1": ("fast", {}, {}, True),
 }
 TRAIN = {"fast+r1": {"penalty": "r1"}}  # train overrides beside the preset's
+AUGMENT = {"augment": "translation,cutout,colour", "augment_p": 0.3}
+AUTO = {**AUGMENT, "augment_p": "auto"}
+RUN_RECIPES = {  # name: (preset, train overrides); built as a run builds them, all exact
+    "run: fast+augment+xflip": ("fast", {**AUGMENT, "xflip": True}),
+    "run: fast+augment auto": ("fast", AUTO),
+    "run: fast-acgan+augment": ("fast-acgan", AUGMENT),
+    "run: fast x3+augment auto": ("fast", {**AUTO, "ensemble": 3}),
+}
+P_WALK = (0.0, 0.5, 1.0, 0.25)  # p set between the steps of the auto recipes (both sides)
 
 
 def build(recipe, batch, device, steps, on_nan="stop", small=False):
@@ -125,6 +142,68 @@ def compare(recipe, batch, device, steps, small):
             "speed": RECIPES[recipe][2], "notes": notes, "rows": rows}
 
 
+def compare_run(recipe, batch, device, steps, small):
+    """A RUN_RECIPES entry: two identical runs' states, one stepped eagerly, the other by the
+    runner `wganlab train` would pick (a CUDA graph on a GPU; uncaptured on the CPU)."""
+    preset, train = RUN_RECIPES[recipe]
+    model = {"image_shape": (1, 28, 28), **({"g_filters": 16, "c_filters": 8} if small else {})}
+    if preset == "fast-acgan":
+        model["class_names"] = tuple(str(k) for k in range(10))
+    cfg = apply_overrides(get_preset(preset), {"model": model,
+                                               "train": {"batch_size": batch, **train}})
+    n = max(4096, batch * steps)
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=g).to(device)
+    labels = (torch.randint(0, 10, (n,), generator=g).to(device)
+              if cfg.model.conditional != "none" else None)
+    states = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        states.append(TrainState.build(cfg, device))
+
+    def parts(s):
+        return (s.generator, s.critic, s.g_opt, s.c_opt, images, s.noise, device)
+
+    a, b = states
+    for opt in (a.g_opt, a.c_opt):
+        kernels.prepare_optimizer(opt, capturable=device.type == "cuda", fused=True)
+    eager = EagerStep(dataclasses.replace(cfg, speed=SpeedConfig()), *parts(a),
+                      augment_state=a.extras.get("augment"), labels=labels)
+    notes = []
+    if device.type == "cuda":
+        runner = make_runner(cfg, *parts(b), augment_state=b.extras.get("augment"),
+                             labels=labels)
+        assert runner.mode == "cuda-graph", runner.reason
+        notes, mode = runner.notes, runner.mode
+    else:  # what make_runner does, less the graph
+        for opt in (b.g_opt, b.c_opt):
+            kernels.prepare_optimizer(opt, capturable=False, fused=True)
+        static = fast.StaticStep(cfg, *parts(b), augment_state=b.extras.get("augment"),
+                                 labels=labels)
+        mode = "static (uncaptured)"
+    order = member_orders(n, cfg, 0, device)
+    start = weights(b.generator, b.critic)
+    rows = []
+    for i in range(steps):
+        if cfg.train.augment_p == "auto":  # as the loop's controller does, on the device
+            for s in (a, b):
+                s.extras["augment"].p.fill_(P_WALK[i % len(P_WALK)])
+        eager.step(order, i)
+        if device.type == "cuda":
+            terms = runner.step(order, i)
+        else:
+            static.load(order, i)
+            values = static()  # names its values (static.keys) on the first call
+            terms = dict(zip(static.keys, values))
+        wa, wb = weights(a.generator, a.critic), weights(b.generator, b.critic)
+        rows.append({"step": i + 1, "rel_diff": float((wa - wb).norm() / wa.norm()),
+                     "finite": bool(torch.isfinite(wb).all()),
+                     "moved": float((wb - start).norm()),
+                     "nonfinite_flag": float(terms["nonfinite"].max())})
+    return {"recipe": recipe, "mode": mode, "exact": True, "speed": {}, "notes": notes,
+            "rows": rows}
+
+
 def skip_check(device, small):
     """A NaN in one replay's critic output must leave every weight as it was."""
     cfg, G, C, images = build("wgan-gp", 64, device, 8, on_nan="skip", small=small)
@@ -154,12 +233,13 @@ def run(args) -> int:
     steps, batch = (3, 16) if args.quick else (8, 128)
     report = {"device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
               "torch": torch.__version__, "compare": [], "skip": None}
-    for recipe in RECIPES:
+    for recipe in [r for r in [*RECIPES, *RUN_RECIPES] if r.startswith(args.only)]:
+        check = compare if recipe in RECIPES else compare_run
         try:
-            report["compare"].append(compare(recipe, batch, device, steps, args.quick))
+            report["compare"].append(check(recipe, batch, device, steps, args.quick))
         except Exception as e:  # keep going: one recipe's failure is a finding, not the end
             report["compare"].append({"recipe": recipe, "error": f"{type(e).__name__}: {e}"})
-    if device.type == "cuda":
+    if device.type == "cuda" and not args.only:
         report["skip"] = skip_check(device, args.quick)
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2))
     print(f"{'recipe':28} {'mode':20} worst rel diff   finite  moved")
@@ -188,4 +268,6 @@ if __name__ == "__main__":
     p.add_argument("--out", default="gpu-check")
     p.add_argument("--quick", action="store_true", help="small networks, batch 16, 3 steps")
     p.add_argument("--no-bench", action="store_true")
+    p.add_argument("--only", default="", metavar="PREFIX",
+                   help='only the recipes named so ("run:": the run-built ones); no skip check')
     sys.exit(run(p.parse_args()))

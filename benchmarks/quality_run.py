@@ -3,12 +3,16 @@
     python benchmarks/quality_run.py --out OUT --data DIR --preset fast --seconds 90
     python benchmarks/quality_run.py --out OUT --data DIR --preset fast --ensemble 8
     python benchmarks/quality_run.py --out OUT --quick           # seconds: stand-in data
+    python benchmarks/quality_run.py --out OUT --ensemble 3 --name 500-augment -- \
+        --max-images 500 --augment translation,cutout,colour     # flags after -- go to train
 
 DIR holds the Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ...; copy them beside the
 script, benchmarks/data/fashion-mnist, for a machine without internet). With --ensemble N
 the N members (seeds 1..N) train in one step for the same wall time, and evaluation reports
-each member and the mean +- std: a recipe's seed spread in the time of one run. Appends one
-JSON line per run to OUT/quality.jsonl and prints it. --quick: stand-in random images, tiny
+each member and the mean +- std: a recipe's seed spread in the time of one run (with
+--max-images each member trains on its own subset, drawn by its seed). Appends one JSON line
+per run to OUT/quality.jsonl (FID, KID, precision, recall and classes covered, each member's
+too) and prints it. --quick: stand-in random images, tiny
 networks, 2 steps and 64 samples, to keep the script from rotting (tests/test_bench.py).
 """
 
@@ -23,6 +27,7 @@ from wganlab.cli import main as cli_main
 from wganlab.data.idx import write_idx
 from wganlab.metrics.evaluate import evaluate_run
 
+QUALITY = ("precision", "recall", "modes_covered")  # recorded beside FID, each member's too
 TINY = ["--g-filters", "8", "--c-filters", "4", "--batch-size", "8", "--z-dim", "8"]
 
 
@@ -50,19 +55,23 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=10_000, help="samples per evaluated model")
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true")
-    args = p.parse_args(argv)
+    p.add_argument("--name", help="the run's folder under OUT (default: quality-PRESET[-xN])")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args, extra = p.parse_args(argv[:cut]), argv[cut + 1:]
     out = Path(args.out)
     data = stand_in(out / "stand-in") if args.quick else Path(args.data)
     if not args.quick and not any(data.glob("train-images-idx3-ubyte*")):
         print(f"{data}: no Fashion-MNIST files; copy them there first", file=sys.stderr)
         return 2
-    name = f"quality-{args.preset}" + (f"-x{args.ensemble}" if args.ensemble > 1 else "")
+    name = args.name or f"quality-{args.preset}" + (f"-x{args.ensemble}" if args.ensemble > 1
+                                                     else "")
     run = out / name
     length = ["--steps", "2", *TINY] if args.quick else ["--minutes", str(args.seconds / 60)]
-    members = ["--ensemble", str(args.ensemble)] if args.ensemble > 1 else []
+    ensemble = ["--ensemble", str(args.ensemble)] if args.ensemble > 1 else []
     code = cli_main(["train", "--preset", args.preset, "--dataset", "fashion-mnist",
                      "--data-dir", str(data), "--device", args.device, "--no-progress",
-                     "--log-every", "100", "--out", str(run), *members, *length])
+                     "--log-every", "100", "--out", str(run), *ensemble, *length, *extra])
     if code:
         return code
     record = evaluate_run(run, n=64 if args.quick else args.n,
@@ -71,12 +80,16 @@ def main(argv=None) -> int:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "g_loss" in r]
     info = json.loads((run / "run.json").read_text())
-    summary = {"preset": args.preset, "ensemble": args.ensemble, "seconds": args.seconds,
+    members = record.get("members", [])
+    summary = {"name": name, "preset": args.preset, "flags": extra,
+               "ensemble": args.ensemble, "seconds": args.seconds,
                "steps": record.get("step"), "step_mode": info.get("step_mode"),
                "train_seconds": train_rows[-1]["time"] if train_rows else None,
                "fid": record.get("fid"), "fid_std": record.get("fid_std"),
-               "member_fids": [m.get("fid") for m in record.get("members", [])],
-               "kid_mean": record.get("kid_mean"), "device": info.get("device")}
+               "member_fids": [m.get("fid") for m in members],
+               "kid_mean": record.get("kid_mean"), "device": info.get("device"),
+               **{k: record.get(k) for k in QUALITY},
+               **{f"member_{k}": [m.get(k) for m in members] for k in QUALITY}}
     with open(out / "quality.jsonl", "a") as f:
         f.write(json.dumps(summary) + "\n")
     print(json.dumps(summary))

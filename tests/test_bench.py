@@ -178,7 +178,7 @@ def test_gpu_check_has_data_for_every_recipe():
 
 @pytest.mark.slow  # about a minute on 2 busy cores: three processes' start-up and tiny runs
 def test_gpu_session_quick_form_runs_every_default_part(tmp_path):
-    """benchmarks/gpu_session.sh --quick: the ensemble-speed and quality parts on the CPU."""
+    """benchmarks/gpu_session.sh --quick: every part of both calls, tiny, on the CPU."""
     import json
     import os
     import subprocess
@@ -193,5 +193,32 @@ def test_gpu_session_quick_form_runs_every_default_part(tmp_path):
     speed = json.loads((tmp_path / "ensemble-speed-cpu.json").read_text())["cases"]
     assert [(c["preset"], c["members"]) for c in speed] == [("fast", 1), ("fast", 2)]
     assert all(c["ms_per_step"] > 0 for c in speed)
-    quality = json.loads((tmp_path / "quality.jsonl").read_text().splitlines()[-1])
+    records = [json.loads(line) for line in (tmp_path / "quality.jsonl").read_text().splitlines()]
+    quality = records[-1]
     assert quality["ensemble"] == 2 and len(quality["member_fids"]) == 2
+    # small_data: four named runs, each an ensemble of 3 on its subset with its flags, and
+    # each member's precision, recall and classes covered recorded beside its FID
+    small = {r["name"]: r for r in records[:-1]}
+    assert list(small) == ["100-plain", "100-augment", "200-plain", "200-auto06"]
+    assert small["100-augment"]["flags"] == ["--max-images", "100", "--augment",
+                                             "translation,cutout,colour", "--augment-p", "0.3"]
+    assert small["200-auto06"]["flags"][-4:] == ["--augment-p", "auto", "--augment-target", "0.6"]
+    for r in small.values():
+        assert len(r["member_fids"]) == len(r["member_recall"]) == 3, r["name"]
+        assert r["steps"] == 2 and r["modes_covered"] is not None
+    # augment_check: the run-built recipes, static against eager on the CPU: equal, moving
+    check = json.loads((tmp_path / "gpu_check.json").read_text())["compare"]
+    assert [c["recipe"] for c in check] == list(gpu_check_recipes())
+    for c in check:
+        assert "error" not in c, c
+        assert all(r["rel_diff"] == 0.0 and r["finite"] and r["moved"] > 0 for r in c["rows"])
+
+
+def gpu_check_recipes():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import gpu_check
+
+    return gpu_check.RUN_RECIPES
