@@ -99,52 +99,65 @@ def weights(G, C):
                                                             *C.parameters()]])
 
 
+def runners(cfg, a, b, device, extra_a=None, extra_b=None):
+    """An eager runner on the state `a` (standard kernels) and, on `b`, the runner `wganlab
+    train` picks: the CUDA graph on a GPU (asserted), else the same static step uncaptured.
+    a, b: (generator, critic, g_opt, c_opt, images, noise, device); extra_*: augment_state
+    and labels. Returns (eager, other, notes)."""
+    eager = EagerStep(dataclasses.replace(cfg, speed=SpeedConfig()), *a, **(extra_a or {}))
+    for opt in (a[2], a[3]):  # the same optimizer arithmetic on both sides
+        kernels.prepare_optimizer(opt, capturable=device.type == "cuda", fused=True)
+    if device.type == "cuda":
+        other = make_runner(cfg, *b, **(extra_b or {}))
+        assert other.mode == "cuda-graph", other.reason
+        return eager, other, other.notes
+    speed, notes = applicable(cfg, device)  # what make_runner does, less the graph
+    for opt in (b[2], b[3]):
+        kernels.prepare_optimizer(opt, capturable=False, fused=True)
+    if speed.channels_last:
+        kernels.to_channels_last(b[0], b[1])
+    static = fast.StaticStep(cfg, *b, **(extra_b or {}))
+
+    class Uncaptured:
+        mode = "static (uncaptured)"
+
+        def step(self, order, first):
+            static.load(order, first)
+            values = static()  # names its values (static.keys) on the first call
+            return dict(zip(static.keys, values))
+
+    return eager, Uncaptured(), notes
+
+
+def step_both(eager, other, a, b, order, per_step, steps, before=lambda i: None):
+    """`steps` steps of each runner; per step, how far b's weights are from a's."""
+    start, rows = weights(b[0], b[1]), []
+    for i in range(steps):
+        before(i)
+        eager.step(order, i * per_step)
+        terms = other.step(order, i * per_step)
+        wa, wb = weights(a[0], a[1]), weights(b[0], b[1])
+        rows.append({"step": i + 1, "rel_diff": float((wa - wb).norm() / wa.norm()),
+                     "finite": bool(torch.isfinite(wb).all()),
+                     "moved": float((wb - start).norm()),
+                     "nonfinite_flag": float(terms["nonfinite"].max())})
+    return rows
+
+
 def compare(recipe, batch, device, steps, small):
     cfg, G, C, images = build(recipe, batch, device, steps, small=small)
     order = epoch_order(len(images), 1, 0, device)
     per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
     a, b = state_for(cfg, G, C, images, device), state_for(cfg, G, C, images, device)
-    eager = EagerStep(dataclasses.replace(cfg, speed=SpeedConfig()), *a)  # the standard kernels
-    for opt in (a[2], a[3]):  # the same optimizer arithmetic on both sides
-        kernels.prepare_optimizer(opt, capturable=device.type == "cuda", fused=True)
-    notes = []
-    if device.type == "cuda":
-        fast_runner = make_runner(cfg, *b)
-        assert fast_runner.mode == "cuda-graph", fast_runner.reason
-        notes = fast_runner.notes
-    else:  # what make_runner does, less the graph
-        speed, notes = applicable(cfg, device)
-        for opt in (b[2], b[3]):
-            kernels.prepare_optimizer(opt, capturable=False, fused=True)
-        if speed.channels_last:
-            kernels.to_channels_last(b[0], b[1])
-        static = fast.StaticStep(cfg, *b)
-
-        class Uncaptured:
-            mode = "static (uncaptured)"
-
-            def step(self, order, first):
-                static.load(order, first)
-                values = static()
-                return dict(zip(static.keys, values))
-
-        fast_runner = Uncaptured()
-    rows = []
-    for i in range(steps):
-        eager.step(order, i * per_step)
-        terms = fast_runner.step(order, i * per_step)
-        wa, wb = weights(a[0], a[1]), weights(b[0], b[1])
-        moved = float((wb - weights(G.to(device), C.to(device))).norm())
-        rows.append({"step": i + 1, "rel_diff": float((wa - wb).norm() / wa.norm()),
-                     "finite": bool(torch.isfinite(wb).all()), "moved": moved,
-                     "nonfinite_flag": float(terms["nonfinite"])})
-    return {"recipe": recipe, "mode": fast_runner.mode, "exact": RECIPES[recipe][3],
+    eager, other, notes = runners(cfg, a, b, device)
+    rows = step_both(eager, other, a, b, order, per_step, steps)
+    return {"recipe": recipe, "mode": other.mode, "exact": RECIPES[recipe][3],
             "speed": RECIPES[recipe][2], "notes": notes, "rows": rows}
 
 
 def compare_run(recipe, batch, device, steps, small):
-    """A RUN_RECIPES entry: two identical runs' states, one stepped eagerly, the other by the
-    runner `wganlab train` would pick (a CUDA graph on a GPU; uncaptured on the CPU)."""
+    """A RUN_RECIPES entry: two identical runs' states built as `wganlab train` builds them,
+    one stepped eagerly, the other by the runner the run would pick."""
     preset, train = RUN_RECIPES[recipe]
     model = {"image_shape": (1, 28, 28), **({"g_filters": 16, "c_filters": 8} if small else {})}
     if preset == "fast-acgan":
@@ -160,47 +173,19 @@ def compare_run(recipe, batch, device, steps, small):
     for _ in range(2):
         torch.manual_seed(0)
         states.append(TrainState.build(cfg, device))
+    a, b = ((s.generator, s.critic, s.g_opt, s.c_opt, images, s.noise, device) for s in states)
+    extras = [{"augment_state": s.extras.get("augment"), "labels": labels} for s in states]
+    eager, other, notes = runners(cfg, a, b, device, *extras)
 
-    def parts(s):
-        return (s.generator, s.critic, s.g_opt, s.c_opt, images, s.noise, device)
-
-    a, b = states
-    for opt in (a.g_opt, a.c_opt):
-        kernels.prepare_optimizer(opt, capturable=device.type == "cuda", fused=True)
-    eager = EagerStep(dataclasses.replace(cfg, speed=SpeedConfig()), *parts(a),
-                      augment_state=a.extras.get("augment"), labels=labels)
-    notes = []
-    if device.type == "cuda":
-        runner = make_runner(cfg, *parts(b), augment_state=b.extras.get("augment"),
-                             labels=labels)
-        assert runner.mode == "cuda-graph", runner.reason
-        notes, mode = runner.notes, runner.mode
-    else:  # what make_runner does, less the graph
-        for opt in (b.g_opt, b.c_opt):
-            kernels.prepare_optimizer(opt, capturable=False, fused=True)
-        static = fast.StaticStep(cfg, *parts(b), augment_state=b.extras.get("augment"),
-                                 labels=labels)
-        mode = "static (uncaptured)"
-    order = member_orders(n, cfg, 0, device)
-    start = weights(b.generator, b.critic)
-    rows = []
-    for i in range(steps):
-        if cfg.train.augment_p == "auto":  # as the loop's controller does, on the device
-            for s in (a, b):
+    def walk_p(i):  # auto's p moved between steps, on the device, as the loop's controller does
+        if cfg.train.augment_p == "auto":
+            for s in states:
                 s.extras["augment"].p.fill_(P_WALK[i % len(P_WALK)])
-        eager.step(order, i)
-        if device.type == "cuda":
-            terms = runner.step(order, i)
-        else:
-            static.load(order, i)
-            values = static()  # names its values (static.keys) on the first call
-            terms = dict(zip(static.keys, values))
-        wa, wb = weights(a.generator, a.critic), weights(b.generator, b.critic)
-        rows.append({"step": i + 1, "rel_diff": float((wa - wb).norm() / wa.norm()),
-                     "finite": bool(torch.isfinite(wb).all()),
-                     "moved": float((wb - start).norm()),
-                     "nonfinite_flag": float(terms["nonfinite"].max())})
-    return {"recipe": recipe, "mode": mode, "exact": True, "speed": {}, "notes": notes,
+
+    per_step = 1 if cfg.train.shared_step else cfg.train.n_critic
+    rows = step_both(eager, other, a, b, member_orders(n, cfg, 0, device), per_step, steps,
+                     walk_p)
+    return {"recipe": recipe, "mode": other.mode, "exact": True, "speed": {}, "notes": notes,
             "rows": rows}
 
 
