@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What a GPU session should measure, most needed first, in calls of at most 7 minutes on one
+# What a GPU session should measure, most needed first, in calls of at most 8 minutes on one
 # H100/H200 (a session has 15 minutes of device time, machine start included):
 #
 #     cp /usr/share/datasets/fashion-mnist/* benchmarks/data/fashion-mnist/   # once, here
@@ -10,7 +10,7 @@
 # The GPU machine has no internet: the Fashion-MNIST IDX files travel in
 # benchmarks/data/fashion-mnist (git-ignored; name it in the device call's carry).
 #
-# Default parts (PARTS="env augment_check small_data"; 7 minutes at most):
+# Default parts (PARTS="env augment_check small_data"; 8 minutes at most):
 # 1. augment_check: gpu_check.py's "run:" recipes: the CUDA graph of runs built as `wganlab
 #    train` builds them (--augment, --xflip, --augment-p auto with p moved between replays, a
 #    class-conditional model, an ensemble of 3 with augmentation) against their eager step.
@@ -64,15 +64,16 @@ wanted() { case " $parts " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 data=benchmarks/data/fashion-mnist
 aug="translation,cutout,colour"
 
-small_data() {  # small_data SMALL BIG ARGS...: the four runs of the small-data part
-    local small=$1 big=$2
+small_data() {  # small_data SMALL BIG ARGS...: the four runs; one failing stops no other
+    local small=$1 big=$2 rc=0
     shift 2
-    "$py" benchmarks/quality_run.py --name "$small-plain" "$@" -- --max-images "$small" &&
+    "$py" benchmarks/quality_run.py --name "$small-plain" "$@" -- --max-images "$small" || rc=1
     "$py" benchmarks/quality_run.py --name "$small-augment" "$@" -- --max-images "$small" \
-        --augment "$aug" --augment-p 0.3 &&
-    "$py" benchmarks/quality_run.py --name "$big-plain" "$@" -- --max-images "$big" &&
+        --augment "$aug" --augment-p 0.3 || rc=1
+    "$py" benchmarks/quality_run.py --name "$big-plain" "$@" -- --max-images "$big" || rc=1
     "$py" benchmarks/quality_run.py --name "$big-auto06" "$@" -- --max-images "$big" \
-        --augment "$aug" --augment-p auto --augment-target 0.6
+        --augment "$aug" --augment-p auto --augment-target 0.6 || rc=1
+    return $rc
 }
 export -f small_data  # `timeout` runs it in a bash of its own
 export py aug
